@@ -1,0 +1,48 @@
+// Package wire is the port protocol between the Erlang port owner
+// (erlang/src/epmd_docker_helper.erl) and the epmd-docker helper in port mode.
+// This comment is the one place the protocol is written down; the Erlang side
+// points here.
+//
+// # Framing
+//
+// Both directions use Erlang's {packet,4} framing: a 4-byte big-endian length,
+// then that many bytes of body. A body longer than MaxFrame (64 KiB) is never
+// read into memory: the helper discards it and logs one line.
+//
+// # Grammar
+//
+// Every body is term_to_binary/1 of a 2-tuple whose first element is a tag
+// chosen by the Erlang side and echoed back unchanged, so replies may come out
+// of order and are matched by tag:
+//
+//	Request   = {Tag, Command}
+//	Reply     = {Tag, Answer}
+//	Tag       = 0..(2^32 - 1)
+//
+//	Command   = ping
+//	          | {resolve, Host :: binary(), Family}
+//	          | list
+//	Family    = inet | inet6
+//
+//	ping                     -> {pong, Version :: binary()}
+//	{resolve, Host, Family}  -> {ok, Ip} | {error, Reason}
+//	list                     -> {ok, [Container]} | {error, Reason}
+//
+//	Ip        = {A,B,C,D} | {A,B,C,D,E,F,G,H}   (inet:ip_address())
+//	Container = {Id :: binary(), Name :: binary(), Hostname :: binary(), Ip | none}
+//	Reason    = not_found           no running container answers to Host
+//	          | {ambiguous, [binary()]}
+//	                                several do; each binary is "name (shortid)"
+//	          | no_address          the container has no address of that family
+//	          | docker_unavailable  the Docker daemon cannot be reached
+//	          | timeout             Docker did not answer in time
+//	          | bad_host            Host is empty, too long, or not a hostname
+//	          | bad_request         the command is not one of the above
+//
+// Every atom the helper sends appears in this grammar, and the Erlang side
+// decodes with binary_to_term(B, [safe]), so it never creates atoms.
+//
+// A body whose Tag cannot be read (not ETF, truncated, not a 2-tuple with an
+// integer tag) is logged on stderr and skipped. The helper exits when its
+// stdin closes.
+package wire

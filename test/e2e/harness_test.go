@@ -1,0 +1,302 @@
+// Package e2e runs epmd_docker end to end: a real dockerd, real containers
+// running Erlang nodes, a real erl on the host with -epmd_module epmd_docker,
+// and the real helper binary behind its port.
+//
+// The tests expect `make all` to have built ebin/ and priv/epmd-docker and
+// `test/setup.sh` to have started dockerd and built the test image; `make
+// test` does both. Every container carries the label epmd-docker-test=RUNID
+// and is removed when its test ends, pass or fail, and again when the
+// package ends.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	root      string // the repository
+	ebin      string // ebin/ of this repository (epmd_docker's beams)
+	driverDir string // where e2e_driver.beam is compiled
+	image     string
+	runID     string
+	cookie    string
+	label     string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	wd, _ := os.Getwd()
+	root = filepath.Clean(filepath.Join(wd, "..", ".."))
+	ebin = filepath.Join(root, "ebin")
+	image = os.Getenv("EPMD_DOCKER_TEST_IMAGE")
+	if image == "" {
+		image = "epmd-docker-test:latest"
+	}
+	runID = "e2e-" + randHex(4)
+	cookie = "cookie" + randHex(8)
+	label = "epmd-docker-test=" + runID
+
+	for _, p := range []string{filepath.Join(ebin, "epmd_docker.beam"), filepath.Join(root, "priv", "epmd-docker")} {
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s is missing: run `make all` first (make test does)\n", p)
+			return 1
+		}
+	}
+	if out, err := exec.Command("docker", "image", "inspect", image).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: test image %s is missing (%v): run test/setup.sh first\n%s", image, err, out)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "epmd-docker-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	driverDir = dir
+	if out, err := exec.Command("erlc", "-o", dir, filepath.Join(wd, "e2e_driver.erl")).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: compiling the driver: %v\n%s", err, out)
+		return 1
+	}
+	defer removeLabelled()
+	return m.Run()
+}
+
+// removeLabelled removes every container this run started, in case a test
+// was killed before its own cleanup ran.
+func removeLabelled() {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+label).Output()
+	ids := strings.Fields(string(out))
+	if len(ids) > 0 {
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// docker runs the docker CLI and returns its trimmed stdout.
+func docker(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Container is a running container with an Erlang node in it.
+type Container struct {
+	ID       string
+	Hostname string
+	Node     string // the name to dial, e.g. app@3f2a9c1b7d4e
+}
+
+// nodeSpec says how to start a container node.
+type nodeSpec struct {
+	DockerArgs []string // extra `docker run` options (--name, --hostname, --network ...)
+	SName      string   // -sname argument; default "app"
+	Extra      []string // extra erl arguments
+}
+
+// startNode starts a container running `erl -sname ...` and waits until its
+// node is registered with the epmd inside the container.
+func startNode(t testing.TB, spec nodeSpec) Container {
+	t.Helper()
+	sname := spec.SName
+	if sname == "" {
+		sname = "app"
+	}
+	args := []string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}
+	args = append(args, spec.DockerArgs...)
+	args = append(args, image, "erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput")
+	args = append(args, spec.Extra...)
+	id := docker(t, args...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	name, host, found := strings.Cut(sname, "@")
+	if !found {
+		host = c.Hostname
+	}
+	c.Node = name + "@" + host
+	waitRegistered(t, id, name)
+	return c
+}
+
+// waitRegistered waits until the epmd inside the container knows the node.
+func waitRegistered(t testing.TB, id, name string) {
+	t.Helper()
+	want := "name " + name + " at port"
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command("docker", "exec", id, "epmd", "-names").CombinedOutput()
+		last = string(out)
+		if strings.Contains(last, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logs, _ := exec.Command("docker", "logs", id).CombinedOutput()
+	t.Fatalf("node %s in container %.12s did not register with epmd: %s\ncontainer log:\n%s", name, id, last, logs)
+}
+
+func containerIP(t testing.TB, id string) string {
+	t.Helper()
+	return docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", id)
+}
+
+// Admin is a hidden Erlang node on the host with -epmd_module epmd_docker,
+// driven one expression at a time through e2e_driver.
+type Admin struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	mu     sync.Mutex
+	output []string          // every line the node printed
+	result map[int]chan string
+	nextID int
+	Name   string
+}
+
+// adminArgs are the erl flags that make a host node use epmd_docker.
+func adminArgs(extra ...string) []string {
+	args := []string{"-pa", ebin, "-start_epmd", "false", "-epmd_module", "epmd_docker", "-setcookie", cookie}
+	return append(args, extra...)
+}
+
+// startAdmin starts an admin node. env entries (K=V) are added to its
+// environment, for settings such as EPMD_DOCKER_TTL.
+func startAdmin(t testing.TB, env []string, extra ...string) *Admin {
+	t.Helper()
+	name := "admin" + randHex(3)
+	args := adminArgs(append([]string{"-pa", driverDir, "-sname", name, "-hidden", "-noshell", "-s", "e2e_driver", "main"}, extra...)...)
+	cmd := exec.Command("erl", args...)
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting erl: %v", err)
+	}
+	a := &Admin{t: t, cmd: cmd, stdin: stdin, result: map[int]chan string{}, Name: name}
+	go a.read(pr)
+	go func() { _ = cmd.Wait(); pw.Close() }()
+	t.Cleanup(a.Close)
+	// The first answer also proves distribution came up with our module.
+	if got := strings.Trim(a.Eval("node()", 20*time.Second), "'"); !strings.HasPrefix(got, name+"@") {
+		t.Fatalf("admin node did not start: node() = %s\noutput:\n%s", got, a.Output())
+	}
+	return a
+}
+
+var resultLine = regexp.MustCompile(`^@@RESULT (\d+) (.*)$`)
+
+func (a *Admin) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		a.mu.Lock()
+		a.output = append(a.output, line)
+		if m := resultLine.FindStringSubmatch(line); m != nil {
+			id, _ := strconv.Atoi(m[1])
+			if ch, ok := a.result[id]; ok {
+				ch <- m[2]
+			}
+		}
+		a.mu.Unlock()
+	}
+}
+
+// Eval evaluates one Erlang expression on the admin node and returns the
+// result as printed by ~0tp. It fails the test if no answer comes in time.
+func (a *Admin) Eval(expr string, timeout time.Duration) string {
+	a.t.Helper()
+	a.mu.Lock()
+	a.nextID++
+	id := a.nextID
+	ch := make(chan string, 1)
+	a.result[id] = ch
+	a.mu.Unlock()
+	if _, err := fmt.Fprintf(a.stdin, "%d %s.\n", id, expr); err != nil {
+		a.t.Fatalf("admin node is gone: %v\noutput:\n%s", err, a.Output())
+	}
+	select {
+	case got := <-ch:
+		return got
+	case <-time.After(timeout):
+		a.t.Fatalf("no answer to %q within %v\noutput:\n%s", expr, timeout, a.Output())
+		return ""
+	}
+}
+
+// Output is everything the node printed so far.
+func (a *Admin) Output() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return strings.Join(a.output, "\n")
+}
+
+// Close stops the node.
+func (a *Admin) Close() {
+	_ = a.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = a.cmd.Process.Kill()
+	}
+}
+
+// Connect runs net_kernel:connect_node/1 and reports the answer.
+func (a *Admin) Connect(node string) string {
+	a.t.Helper()
+	return a.Eval(fmt.Sprintf("net_kernel:connect_node('%s')", node), 15*time.Second)
+}
+
+// RPCNode asks a remote node for its own name; "'node'" when it works.
+func (a *Admin) RPCNode(node string) string {
+	a.t.Helper()
+	return a.Eval(fmt.Sprintf("rpc:call('%s', erlang, node, [], 10000)", node), 15*time.Second)
+}
+
+var bareAtom = regexp.MustCompile(`^[a-z][a-zA-Z0-9_@]*$`)
+
+// atom is how ~p prints an atom: bare when it can be, else in single quotes.
+func atom(s string) string {
+	if bareAtom.MatchString(s) {
+		return s
+	}
+	return "'" + s + "'"
+}
