@@ -1,0 +1,423 @@
+%% The -epmd_module that resolves container host names through Docker.
+%%
+%%     erl -start_epmd false -epmd_module epmd_docker -sname shell$$ \
+%%         -setcookie $COOKIE -remsh node@CONTAINER_HOSTNAME
+%%
+%% address_please/3 asks the epmd-docker helper (through the port owner,
+%% epmd_docker_helper) which running container answers to the host part of a
+%% node name. A host that is no container falls back to ordinary resolution,
+%% so the same node still reaches ordinary hosts. The node's port is then
+%% asked of the epmd inside the container, at the address found: erl_epmd's
+%% port_please/3 and names/1 are plain TCP calls given an IP address and need
+%% no local erl_epmd server. The host runs no epmd of its own.
+%%
+%% Callbacks here run inside net_kernel and the connection setup processes,
+%% where an exception takes the node down or blocks every other connection:
+%% none of them raises, and each answers within a bounded time.
+-module(epmd_docker).
+
+%% -epmd_module callbacks (erl_epmd, ERTS User's Guide "alt_disco")
+-export([start_link/0]).
+-export([register_node/2]).
+-export([register_node/3]).
+-export([listen_port_please/2]).
+-export([address_please/3]).
+-export([port_please/2]).
+-export([port_please/3]).
+-export([names/1]).
+
+%% Containers and the nodes in them
+-export([resolve/1]).
+-export([resolve/2]).
+-export([containers/0]).
+-export([nodes/0]).
+-export([connect_all/0]).
+
+%% Errors
+-export([format_error/1]).
+
+%% nodes/0 here lists container nodes; erlang:nodes/0 is not used.
+-compile({no_auto_import, [nodes/0]}).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% -epmd_module callbacks
+
+%% Started by net_sup (erl_distribution) as a worker. The port owner may
+%% already run, started on demand by an earlier call of the public API; it
+%% serves this node just as well, so net_sup is told there is nothing to
+%% supervise rather than given an error that would stop distribution.
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    case epmd_docker_helper:start_link() of
+        {error, {already_started, _}} -> ignore;
+        Result -> Result
+    end.
+
+-spec register_node(Name, Port) -> Result when
+      Name :: atom() | string(),
+      Port :: non_neg_integer(),
+      Creation :: non_neg_integer() | -1,
+      Result :: {ok, Creation} | {error, already_registered} | term().
+register_node(Name, Port) ->
+    register_node(Name, Port, inet).
+
+%% There is no epmd on the host side to register with. -1 makes net_kernel
+%% pick a random 32-bit creation (net_kernel:set_node/2 since OTP 23.0), so
+%% `-start_epmd false` just works.
+-spec register_node(Name, Port, Driver) -> Result when
+      Name :: atom() | string(),
+      Port :: non_neg_integer(),
+      Driver :: inet_tcp | inet6_tcp | inet | inet6,
+      Creation :: non_neg_integer() | -1,
+      Result :: {ok, Creation} | {error, already_registered} | term().
+register_node(_Name, _Port, _Driver) ->
+    {ok, creation()}.
+
+%% The port this node listens on: -erl_epmd_port as erl_epmd reads it (a
+%% plain init:get_argument/1, no server), else ERL_DIST_PORT, else 0 for
+%% "any", which inet_tcp_dist narrows with inet_dist_listen_min/max.
+-spec listen_port_please(Name, Host) -> {ok, Port} when
+      Name :: atom() | string(),
+      Host :: atom() | string() | inet:ip_address(),
+      Port :: non_neg_integer().
+listen_port_please(Name, Host) ->
+    case catch erl_epmd:listen_port_please(Name, Host) of
+        {ok, Port} when is_integer(Port), Port > 0 -> {ok, Port};
+        _ -> {ok, dist_port()}
+    end.
+
+%% A container's address, else an ordinary host's, else {error, Reason} and
+%% one log line that names the host. Called twice per connection (select,
+%% then setup); the helper caches.
+-spec address_please(Name, Host, AddressFamily) -> Success | {error, term()} when
+      Name :: string(),
+      Host :: string() | inet:ip_address(),
+      AddressFamily :: inet | inet6,
+      Port :: non_neg_integer(),
+      Version :: non_neg_integer(),
+      Success :: {ok, inet:ip_address()} |
+                 {ok, inet:ip_address(), Port, Version}.
+address_please(_Name, Host, Family) ->
+    try
+        lookup(Host, Family)
+    catch
+        Class:Reason:Stack ->
+            ?LOG_ERROR("epmd_docker: address_please(~tp) failed: ~tp:~tp ~tp",
+                       [Host, Class, Reason, Stack]),
+            {error, internal_error}
+    end.
+
+-spec port_please(Name, Host) -> {port, Port, Version} | noport | closed |
+                                 {error, term()} when
+      Name :: atom() | string(),
+      Host :: atom() | string() | inet:ip_address(),
+      Port :: non_neg_integer(),
+      Version :: non_neg_integer().
+port_please(Name, Host) ->
+    port_please(Name, Host, epmd_docker_helper:timeout()).
+
+%% Asks the epmd at Host's address, which for a container is the epmd inside
+%% it. Note that erl_epmd answers with -erl_epmd_port instead of asking,
+%% when that flag is set on this node.
+-spec port_please(Name, Host, Timeout) -> {port, Port, Version} | noport |
+                                          closed | {error, term()} when
+      Name :: atom() | string(),
+      Host :: atom() | string() | inet:ip_address(),
+      Timeout :: non_neg_integer() | infinity,
+      Port :: non_neg_integer(),
+      Version :: non_neg_integer().
+port_please(Name, Host, Timeout) ->
+    try address(Host) of
+        {ok, Ip} -> erl_epmd:port_please(Name, Ip, Timeout);
+        {error, _} -> noport
+    catch
+        _:_ -> noport
+    end.
+
+%% The names registered with the epmd at Host's address (net_adm:names/1).
+-spec names(Host) -> {ok, [{Name, Port}]} | {error, Reason} when
+      Host :: atom() | string() | inet:ip_address(),
+      Name :: string(),
+      Port :: non_neg_integer(),
+      Reason :: address | file:posix().
+names(Host) ->
+    try address(Host) of
+        {ok, Ip} -> epmd_names(Ip, epmd_docker_helper:timeout());
+        {error, _} -> {error, address}
+    catch
+        _:_ -> {error, address}
+    end.
+
+%% Containers and the nodes in them
+
+%% What the helper says about Host, without the fallback to ordinary
+%% resolution: whether, and where, a running container answers to it.
+-spec resolve(Host) -> {ok, inet:ip_address()} |
+                       {error, epmd_docker_wire:reason()} when
+      Host :: atom() | string() | binary().
+resolve(Host) ->
+    resolve(Host, inet).
+
+-spec resolve(Host, Family) -> {ok, inet:ip_address()} |
+                               {error, epmd_docker_wire:reason()} when
+      Host :: atom() | string() | binary(),
+      Family :: inet | inet6.
+resolve(Host, Family) ->
+    case host_binary(Host) of
+        {ok, Bin} -> epmd_docker_helper:request({resolve, Bin, Family});
+        error -> {error, bad_host}
+    end.
+
+%% The running containers: {Id, Name, Hostname, Ip | none}.
+-spec containers() -> {ok, [epmd_docker_wire:container()]} |
+                      {error, epmd_docker_wire:reason()}.
+containers() ->
+    epmd_docker_helper:request(list).
+
+%% The Erlang nodes in running containers, as the names to dial:
+%% Name@Hostname for every name the epmd in each container knows. A node
+%% started with an explicit host part (-sname app@web) is listed under the
+%% container's hostname all the same; dial it by the name it was given.
+%% On error, logs one line and returns [].
+-spec nodes() -> [node()].
+nodes() ->
+    case containers() of
+        {ok, Containers} ->
+            Timeout = epmd_docker_helper:timeout(),
+            Hosts = [{unicode:characters_to_list(Hostname), Ip}
+                     || {_Id, _Name, Hostname, Ip} <- Containers,
+                        Ip =/= none, Hostname =/= <<>>],
+            Found = pmap(fun({Hostname, Ip}) ->
+                                 container_nodes(Hostname, Ip, Timeout)
+                         end, Hosts, Timeout + 500, []),
+            lists:usort(lists:append(Found));
+        {error, Reason} ->
+            ?LOG_WARNING("epmd_docker: cannot list containers: ~ts",
+                         [format_error(Reason)]),
+            []
+    end.
+
+%% Connects to every node nodes/0 finds, concurrently. The connections are
+%% hidden when this node is (-hidden, or -remsh without a name), which an
+%% admin node should be.
+-spec connect_all() -> [{node(), boolean()}].
+connect_all() ->
+    Nodes = nodes(),
+    Connected = pmap(fun(Node) -> net_kernel:connect_node(Node) =:= true end,
+                     Nodes, setup_time() + 1000, false),
+    lists:zip(Nodes, Connected).
+
+%% Errors
+
+%% A sentence for people, for any reason code returned here.
+-spec format_error(term()) -> string().
+format_error(Reason) ->
+    epmd_docker_wire:reason(Reason).
+
+%% Internal
+
+lookup(Host, Family) when is_tuple(Host) ->
+    inet:getaddr(Host, Family);
+lookup(Host, Family) ->
+    case host_string(Host) of
+        {ok, Name} ->
+            case inet:parse_strict_address(Name) of
+                {ok, _} ->
+                    %% A literal address: nothing to ask Docker or DNS.
+                    inet:getaddr(Name, Family);
+                {error, _} ->
+                    container_or_host(Name, Family)
+            end;
+        error ->
+            {error, einval}
+    end.
+
+container_or_host(Name, Family) ->
+    case resolve(Name, Family) of
+        {ok, Ip} ->
+            {ok, Ip};
+        {error, {ambiguous, Candidates}} ->
+            ?LOG_WARNING("epmd_docker: ~ts names several running containers: "
+                         "~ts; dial one by its container name or ID",
+                         [Name, lists:join(", ", Candidates)]),
+            {error, ambiguous};
+        {error, no_address} ->
+            ?LOG_WARNING("epmd_docker: container ~ts has no ~ts address",
+                         [Name, family_text(Family)]),
+            {error, no_address};
+        {error, Why} ->
+            %% not_found, or no answer from Docker or the helper: perhaps an
+            %% ordinary host.
+            ordinary(Name, Family, Why)
+    end.
+
+ordinary(Name, Family, Why) ->
+    case inet:getaddr(Name, Family, epmd_docker_helper:timeout()) of
+        {ok, Ip} ->
+            {ok, Ip};
+        {error, Error} ->
+            ?LOG_WARNING("epmd_docker: host ~ts resolves nowhere: Docker: ~ts; "
+                         "ordinary lookup: ~ts",
+                         [Name, format_error(Why), format_error(Error)]),
+            {error, Error}
+    end.
+
+%% Family as erl_epmd picks it for port_please/names by host name.
+address(Host) when is_tuple(Host) ->
+    {ok, Host};
+address(Host) ->
+    Family = case inet_db:res_option(inet6) of
+                 true -> inet6;
+                 _ -> inet
+             end,
+    address_please("", Host, Family).
+
+host_string(Host) when is_atom(Host) ->
+    {ok, atom_to_list(Host)};
+host_string(Host) when is_binary(Host) ->
+    case unicode:characters_to_list(Host) of
+        Name when is_list(Name) -> {ok, Name};
+        _ -> error
+    end;
+host_string(Host) when is_list(Host) ->
+    case io_lib:char_list(Host) of
+        true -> {ok, Host};
+        false -> error
+    end;
+host_string(_) ->
+    error.
+
+host_binary(Host) ->
+    case host_string(Host) of
+        {ok, Name} ->
+            case unicode:characters_to_binary(Name) of
+                Bin when is_binary(Bin) -> {ok, Bin};
+                _ -> error
+            end;
+        error ->
+            error
+    end.
+
+family_text(inet) -> "IPv4";
+family_text(inet6) -> "IPv6".
+
+creation() ->
+    case catch list_to_integer(erlang:system_info(otp_release)) of
+        Release when is_integer(Release), Release >= 23 -> -1;
+        %% Before OTP 23 net_kernel takes the creation as given: 1..3.
+        _ -> rand:uniform(3)
+    end.
+
+dist_port() ->
+    case os:getenv("ERL_DIST_PORT") of
+        false ->
+            0;
+        Text ->
+            case catch list_to_integer(string:trim(Text)) of
+                Port when is_integer(Port), Port > 0, Port < 65536 -> Port;
+                _ -> 0
+            end
+    end.
+
+setup_time() ->
+    case application:get_env(kernel, net_setuptime) of
+        {ok, Seconds} when is_number(Seconds), Seconds > 0 ->
+            round(min(Seconds, 120) * 1000);
+        _ ->
+            7000
+    end.
+
+container_nodes(Hostname, Ip, Timeout) ->
+    case epmd_names(Ip, Timeout) of
+        {ok, Names} -> [list_to_atom(Name ++ "@" ++ Hostname)
+                        || {Name, _Port} <- Names];
+        {error, _} -> []
+    end.
+
+%% erl_epmd:names/1 connects without a timeout and waits for the reply
+%% without one, so it runs in a process of its own that is killed when the
+%% time is up.
+epmd_names(Ip, Timeout) ->
+    [Result] = pmap(fun erl_epmd:names/1, [Ip], Timeout, {error, address}),
+    Result.
+
+%% Fun applied to each item in a process of its own, all within one
+%% Timeout; Default for each that fails or is not done in time. No reply
+%% is left behind in the caller's mailbox.
+pmap(Fun, Items, Timeout, Default) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    Parent = self(),
+    Jobs = [begin
+                Tag = make_ref(),
+                {Pid, Ref} = spawn_monitor(fun() -> Parent ! {Tag, Fun(Item)} end),
+                {Tag, Pid, Ref}
+            end || Item <- Items],
+    [collect(Job, Deadline, Default) || Job <- Jobs].
+
+%% A job's reply is sent before it exits, so it is always ahead of its 'DOWN'.
+collect({Tag, Pid, Ref}, Deadline, Default) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {Tag, Result} ->
+            erlang:demonitor(Ref, [flush]),
+            Result;
+        {'DOWN', Ref, process, Pid, _Crash} ->
+            Default
+    after Left ->
+            exit(Pid, kill),
+            receive {'DOWN', Ref, process, Pid, _} -> ok end,
+            receive {Tag, _Late} -> ok after 0 -> ok end,
+            Default
+    end.
+
+-ifdef(TEST).
+-include_lib("eunit/include/eunit.hrl").
+
+register_node_test() ->
+    ?assertEqual({ok, -1}, register_node("shell", 4370, inet_tcp)),
+    ?assertEqual({ok, -1}, register_node(shell, 4370)).
+
+listen_port_please_test() ->
+    Old = os:getenv("ERL_DIST_PORT"),
+    try
+        os:unsetenv("ERL_DIST_PORT"),
+        ?assertEqual({ok, 0}, listen_port_please(shell, "host")),
+        os:putenv("ERL_DIST_PORT", "9100"),
+        ?assertEqual({ok, 9100}, listen_port_please(shell, "host")),
+        os:putenv("ERL_DIST_PORT", "ninety"),
+        ?assertEqual({ok, 0}, listen_port_please(shell, "host"))
+    after
+        case Old of
+            false -> os:unsetenv("ERL_DIST_PORT");
+            _ -> os:putenv("ERL_DIST_PORT", Old)
+        end
+    end.
+
+literal_address_test_() ->
+    %% Literal addresses never reach the helper.
+    [?_assertEqual({ok, {127, 0, 0, 1}}, address_please("n", "127.0.0.1", inet)),
+     ?_assertEqual({ok, {10, 1, 2, 3}}, address_please("n", {10, 1, 2, 3}, inet)),
+     ?_assertEqual({ok, {0, 0, 0, 0, 0, 0, 0, 1}},
+                   address_please("n", "::1", inet6))].
+
+bad_host_test_() ->
+    [?_assertEqual({error, einval}, address_please("n", [foo], inet)),
+     ?_assertEqual({error, bad_host}, resolve(<<255, 0>>)),
+     ?_assertEqual({error, bad_host}, resolve({1, 2}))].
+
+host_string_test_() ->
+    [?_assertEqual({ok, "web"}, host_string(web)),
+     ?_assertEqual({ok, "web"}, host_string(<<"web">>)),
+     ?_assertEqual({ok, "web"}, host_string("web")),
+     ?_assertEqual(error, host_string(["web"]))].
+
+pmap_test_() ->
+    [?_assertEqual([2, 4], pmap(fun(X) -> 2 * X end, [1, 2], 1000, none)),
+     ?_assertEqual([none], pmap(fun(_) -> error(boom) end, [1], 1000, none)),
+     {timeout, 5,
+      ?_assertEqual([none, 1],
+                    pmap(fun(0) -> timer:sleep(infinity); (X) -> X end,
+                         [0, 1], 200, none))}].
+
+-endif.

@@ -1,0 +1,489 @@
+%% The port owner: one process that runs the epmd-docker helper in port mode,
+%% sends it tagged requests and hands each reply to the caller that asked.
+%% The wire protocol is written down in go/internal/wire/doc.go; the shapes
+%% are encoded and checked in epmd_docker_wire.
+%%
+%% This process is started by epmd_docker:start_link/0 under net_sup, which
+%% is one_for_all with zero restarts: if it crashed, distribution would go
+%% down with it. So it never crashes on anything the helper does. A dead
+%% helper is restarted here, with backoff, and callers get {error, Reason}
+%% meanwhile; a missing helper is logged once, and callers get
+%% {error, helper_unavailable} at once so that ordinary host names still
+%% resolve through the fallback in epmd_docker.
+%%
+%% It starts during boot, before the file server and standard_error run (OTP
+%% 25): init/1 does no file I/O and reads its settings from os:getenv/1 and
+%% init:get_argument/1 only, and the port is opened after init/1 returns, so
+%% boot never waits for Docker.
+-module(epmd_docker_helper).
+-behaviour(gen_server).
+
+%% Starting and stopping
+-export([start_link/0]).
+-export([start_link/1]).
+-export([start/1]).
+-export([stop/1]).
+
+%% Requests
+-export([request/1]).
+-export([request/3]).
+
+%% Settings and state
+-export([timeout/0]).
+-export([status/1]).
+
+%% gen_server callbacks
+-export([init/1]).
+-export([handle_continue/2]).
+-export([handle_call/3]).
+-export([handle_cast/2]).
+-export([handle_info/2]).
+-export([terminate/2]).
+-export([code_change/3]).
+
+-export_type([options/0]).
+
+-include_lib("kernel/include/logger.hrl").
+
+-define(DEFAULT_TIMEOUT, 2000).
+-define(MAX_TIMEOUT, 60000).
+%% How much longer a caller waits than the owner's own request timer, so the
+%% owner's {error, timeout} normally arrives before gen_server:call gives up.
+-define(CALL_MARGIN, 500).
+-define(MIN_BACKOFF, 100).
+-define(MAX_BACKOFF, 10000).
+%% A helper that stayed up this long counts as healthy: backoff starts over.
+-define(STABLE_AFTER, 30000).
+%% A helper that lets this many requests in a row time out is hung: restart it.
+-define(MAX_SILENT, 3).
+%% A missing helper is retried on demand at most this often.
+-define(RETRY_ON_DEMAND, 1000).
+
+-type options() :: #{name => atom() | none,
+                     helper => file:filename(),
+                     network => string()}.
+-type status() :: starting | up | down | unavailable.
+
+-record(state, {
+          helper :: file:filename() | undefined,  % path override, if any
+          network :: string() | undefined,
+          status = starting :: status(),
+          port :: port() | undefined,
+          path :: file:filename() | undefined,    % what the port runs
+          tag = 0 :: epmd_docker_wire:tag(),
+          pending = #{} :: #{epmd_docker_wire:tag() =>
+                                 {gen_server:from(), epmd_docker_wire:command(),
+                                  reference()}},
+          backoff = ?MIN_BACKOFF :: pos_integer(),
+          up_since = 0 :: integer(),
+          last_attempt :: integer() | undefined,
+          silent = 0 :: non_neg_integer(),
+          garbage_logged = false :: boolean()
+         }).
+
+%% Starting and stopping
+
+%% The port owner for this node, registered as epmd_docker_helper.
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    start_link(#{}).
+
+%% Options are for tests and embedding: name (none for an unregistered
+%% owner), helper (the program to run) and network (EPMD_DOCKER_NETWORK for
+%% the helper). Unset options come from flags and the environment.
+-spec start_link(options()) -> {ok, pid()} | ignore | {error, term()}.
+start_link(Options) ->
+    case maps:get(name, Options, ?MODULE) of
+        none -> gen_server:start_link(?MODULE, Options, []);
+        Name -> gen_server:start_link({local, Name}, ?MODULE, Options, [])
+    end.
+
+%% Like start_link/1 but unlinked, for an owner started on demand.
+-spec start(options()) -> {ok, pid()} | ignore | {error, term()}.
+start(Options) ->
+    case maps:get(name, Options, ?MODULE) of
+        none -> gen_server:start(?MODULE, Options, []);
+        Name -> gen_server:start({local, Name}, ?MODULE, Options, [])
+    end.
+
+-spec stop(gen_server:server_ref()) -> ok.
+stop(Server) ->
+    gen_server:stop(Server).
+
+%% Requests
+
+%% Asks this node's helper, starting the port owner if nothing started it
+%% (a node without -epmd_module epmd_docker can still use the public API).
+%% Never raises; always returns within timeout() plus a small margin.
+-spec request(epmd_docker_wire:command()) -> epmd_docker_wire:answer().
+request(Command) ->
+    _ = case whereis(?MODULE) of
+            undefined -> start(#{});
+            _ -> ok
+        end,
+    request(?MODULE, Command, timeout()).
+
+-spec request(gen_server:server_ref(), epmd_docker_wire:command(),
+              pos_integer()) -> epmd_docker_wire:answer().
+request(Server, Command, Timeout) when is_integer(Timeout), Timeout > 0 ->
+    try
+        gen_server:call(Server, {request, Command, Timeout},
+                        Timeout + ?CALL_MARGIN)
+    catch
+        exit:{timeout, _} -> {error, timeout};
+        exit:_ -> {error, helper_down}
+    end.
+
+%% Settings and state
+
+%% The request timeout in milliseconds: -epmd_docker_timeout, else
+%% EPMD_DOCKER_TIMEOUT, else 2000.
+-spec timeout() -> pos_integer().
+timeout() ->
+    case setting(epmd_docker_timeout, "EPMD_DOCKER_TIMEOUT") of
+        undefined ->
+            ?DEFAULT_TIMEOUT;
+        Text ->
+            try list_to_integer(string:trim(Text)) of
+                N when N > 0, N =< ?MAX_TIMEOUT -> N;
+                _ -> ?DEFAULT_TIMEOUT
+            catch
+                error:badarg -> ?DEFAULT_TIMEOUT
+            end
+    end.
+
+%% What the owner is doing, for tests and for people debugging a node.
+-spec status(gen_server:server_ref()) ->
+          #{status := status(), path := file:filename() | undefined,
+            pending := non_neg_integer()} | {error, helper_down}.
+status(Server) ->
+    try
+        gen_server:call(Server, status, ?DEFAULT_TIMEOUT)
+    catch
+        exit:_ -> {error, helper_down}
+    end.
+
+%% gen_server callbacks
+
+-spec init(options()) -> {ok, #state{}, {continue, open}}.
+init(Options) ->
+    %% Linked to the port: a port that dies must become a message, not our
+    %% death.
+    process_flag(trap_exit, true),
+    Helper = case maps:find(helper, Options) of
+                 {ok, Path} -> Path;
+                 error -> setting(epmd_docker_helper, "EPMD_DOCKER_HELPER")
+             end,
+    Network = case maps:find(network, Options) of
+                  {ok, Net} -> Net;
+                  error -> setting(epmd_docker_network, undefined)
+              end,
+    {ok, #state{helper = Helper, network = Network}, {continue, open}}.
+
+-spec handle_continue(open, #state{}) -> {noreply, #state{}}.
+handle_continue(open, State) ->
+    {noreply, open(State)}.
+
+-spec handle_call(term(), gen_server:from(), #state{}) ->
+          {reply, term(), #state{}} | {noreply, #state{}}.
+handle_call({request, Command, Timeout}, From, State) ->
+    handle_request(Command, Timeout, From, State);
+handle_call(status, _From, State) ->
+    #state{status = Status, path = Path, pending = Pending} = State,
+    {reply, #{status => Status, path => Path,
+              pending => map_size(Pending)}, State};
+handle_call(_Unknown, _From, State) ->
+    {reply, {error, bad_request}, State}.
+
+-spec handle_cast(term(), #state{}) -> {noreply, #state{}}.
+handle_cast(_Unknown, State) ->
+    {noreply, State}.
+
+-spec handle_info(term(), #state{}) -> {noreply, #state{}}.
+handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
+    {noreply, handle_frame(Frame, State)};
+handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
+    {noreply, port_down({exit_status, Status}, State)};
+handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
+    {noreply, port_down(Reason, State)};
+handle_info({timeout, Timer, {request_timeout, Tag}}, State) ->
+    {noreply, request_timeout(Tag, Timer, State)};
+handle_info(reopen, #state{status = Status} = State)
+  when Status =:= down; Status =:= unavailable ->
+    {noreply, open(State)};
+handle_info(_Stale, State) ->
+    %% Exits of ports we already gave up on, timers of answered requests,
+    %% a reopen that an on-demand open overtook.
+    {noreply, State}.
+
+-spec terminate(term(), #state{}) -> ok.
+terminate(_Reason, #state{port = Port}) ->
+    %% The helper exits when its stdin closes.
+    close(Port),
+    ok.
+
+-spec code_change(term(), #state{}, term()) -> {ok, #state{}}.
+code_change(_OldVsn, State, _Extra) ->
+    {ok, State}.
+
+%% Requests
+
+handle_request(Command, Timeout0, From, State0) ->
+    Timeout = case is_integer(Timeout0) andalso Timeout0 > 0 of
+                  true -> Timeout0;
+                  false -> ?DEFAULT_TIMEOUT
+              end,
+    State = maybe_retry(State0),
+    case State#state.status of
+        up -> send(Command, Timeout, From, State);
+        unavailable -> {reply, {error, helper_unavailable}, State};
+        _ -> {reply, {error, helper_down}, State}
+    end.
+
+%% A helper that was missing may have been built since: try again on demand,
+%% but not more than once a second.
+maybe_retry(#state{status = unavailable, last_attempt = Last} = State) ->
+    case now_ms() - Last >= ?RETRY_ON_DEMAND of
+        true -> open(State);
+        false -> State
+    end;
+maybe_retry(State) ->
+    State.
+
+send(Command, Timeout, From, State) ->
+    #state{port = Port, tag = Tag, pending = Pending} = State,
+    Frame = epmd_docker_wire:encode(Tag, Command),
+    %% nosuspend: a helper that stopped reading its stdin must not block the
+    %% owner, or every caller would wait on it.
+    case catch erlang:port_command(Port, Frame, [nosuspend]) of
+        true ->
+            Timer = erlang:start_timer(Timeout, self(), {request_timeout, Tag}),
+            {noreply,
+             State#state{tag = (Tag + 1) band 16#FFFFFFFF,
+                         pending = Pending#{Tag => {From, Command, Timer}}}};
+        false ->
+            {reply, {error, timeout}, note_silence(State)};
+        {'EXIT', _} ->
+            %% The port is going away; its exit message follows.
+            {reply, {error, helper_down}, State}
+    end.
+
+handle_frame(Frame, #state{pending = Pending} = State) ->
+    case epmd_docker_wire:decode(Frame) of
+        {ok, Tag, Answer} ->
+            case maps:take(Tag, Pending) of
+                {{From, Command, Timer}, Rest} ->
+                    _ = erlang:cancel_timer(Timer),
+                    gen_server:reply(From, epmd_docker_wire:check(Command, Answer)),
+                    State#state{pending = Rest, silent = 0};
+                error ->
+                    %% The answer to a request that already timed out.
+                    State#state{silent = 0}
+            end;
+        {error, garbage} when not State#state.garbage_logged ->
+            ?LOG_WARNING("epmd_docker: ignored a ~b-byte frame from the helper "
+                         "that is not a reply; later ones are not logged",
+                         [byte_size(Frame)]),
+            State#state{garbage_logged = true};
+        {error, garbage} ->
+            State
+    end.
+
+request_timeout(Tag, Timer, #state{pending = Pending} = State) ->
+    case maps:take(Tag, Pending) of
+        {{From, _Command, Timer}, Rest} ->
+            gen_server:reply(From, {error, timeout}),
+            note_silence(State#state{pending = Rest});
+        _ ->
+            State
+    end.
+
+%% Requests that time out one after another mean the helper hangs; a restart
+%% costs only its cache.
+note_silence(#state{silent = Silent} = State) when Silent + 1 >= ?MAX_SILENT ->
+    ?LOG_WARNING("epmd_docker: the helper did not answer ~b requests in a "
+                 "row; restarting it", [Silent + 1]),
+    close(State#state.port),
+    port_down(stopped_answering, State#state{silent = 0});
+note_silence(#state{silent = Silent} = State) ->
+    State#state{silent = Silent + 1}.
+
+%% The port
+
+open(State) ->
+    Now = now_ms(),
+    Paths = helper_paths(State#state.helper),
+    case open_first(Paths, port_options(State#state.network), []) of
+        {ok, Port, Path} ->
+            State#state{status = up, port = Port, path = Path, up_since = Now,
+                        last_attempt = Now, silent = 0,
+                        garbage_logged = false};
+        {error, Failures} ->
+            case State#state.status of
+                unavailable -> ok;
+                _ -> log_unavailable(Failures)
+            end,
+            _ = erlang:send_after(?MAX_BACKOFF, self(), reopen),
+            State#state{status = unavailable, port = undefined,
+                        path = undefined, last_attempt = Now}
+    end.
+
+open_first([], _Options, Failures) ->
+    {error, lists:reverse(Failures)};
+open_first([Path | Paths], Options, Failures) ->
+    try open_port({spawn_executable, Path}, Options) of
+        Port -> {ok, Port, Path}
+    catch
+        error:Reason -> open_first(Paths, Options, [{Path, Reason} | Failures])
+    end.
+
+%% Never a shell: the helper gets exactly these arguments. Its stderr is the
+%% VM's stderr, so its diagnostics reach the person running the node.
+port_options(Network) ->
+    Env = case Network of
+              undefined -> [];
+              _ -> [{env, [{"EPMD_DOCKER_NETWORK", Network}]}]
+          end,
+    [{args, ["port"]}, {packet, 4}, binary, exit_status, use_stdio | Env].
+
+port_down(Why, #state{pending = Pending} = State) ->
+    lists:foreach(fun({From, _Command, Timer}) ->
+                          _ = erlang:cancel_timer(Timer),
+                          gen_server:reply(From, {error, helper_down})
+                  end, maps:values(Pending)),
+    Backoff = case now_ms() - State#state.up_since >= ?STABLE_AFTER of
+                  true -> ?MIN_BACKOFF;
+                  false -> State#state.backoff
+              end,
+    ?LOG_WARNING("epmd_docker: the helper ~ts exited (~ts); restarting it in "
+                 "~b ms", [State#state.path, describe_exit(Why), Backoff]),
+    _ = erlang:send_after(Backoff, self(), reopen),
+    State#state{status = down, port = undefined, pending = #{},
+                backoff = min(2 * Backoff, ?MAX_BACKOFF), silent = 0}.
+
+close(undefined) ->
+    ok;
+close(Port) ->
+    catch erlang:port_close(Port),
+    ok.
+
+%% Where the helper is: an explicit path, else priv/epmd-docker of this
+%% application. code:priv_dir/1 fails when the application is not in the code
+%% path by name (erl -pa some/dir/ebin), so ../priv next to this module's
+%% beam comes second. Existence is not checked here (that would be file
+%% I/O); open_port/2 reports a missing file.
+helper_paths(undefined) ->
+    Priv = case code:priv_dir(epmd_docker) of
+               Dir when is_list(Dir) -> [filename:join(Dir, "epmd-docker")];
+               {error, _} -> []
+           end,
+    Beside = case code:which(?MODULE) of
+                 Beam when is_list(Beam) ->
+                     [filename:join([filename:dirname(Beam), "..", "priv",
+                                     "epmd-docker"])];
+                 _ ->
+                     %% cover_compiled, preloaded, non_existing
+                     []
+             end,
+    dedup(Priv ++ Beside);
+helper_paths(Path) ->
+    [Path].
+
+dedup([]) -> [];
+dedup([P | Ps]) -> [P | dedup([Q || Q <- Ps, Q =/= P])].
+
+log_unavailable([]) ->
+    ?LOG_WARNING("epmd_docker: no helper program to run (priv/epmd-docker "
+                 "not found in the code path); container host names will "
+                 "not resolve, ordinary host names still do. Build it with "
+                 "`make priv/epmd-docker` or set EPMD_DOCKER_HELPER");
+log_unavailable(Failures) ->
+    Tried = lists:join("; ", [io_lib:format("~ts: ~ts",
+                                            [Path, file:format_error(Reason)])
+                              || {Path, Reason} <- Failures]),
+    ?LOG_WARNING("epmd_docker: cannot run the helper (~ts); container host "
+                 "names will not resolve, ordinary host names still do. "
+                 "Build it with `make priv/epmd-docker` or set "
+                 "EPMD_DOCKER_HELPER", [Tried]).
+
+describe_exit({exit_status, Status}) ->
+    io_lib:format("exit status ~b", [Status]);
+describe_exit(stopped_answering) ->
+    "stopped answering";
+describe_exit(Reason) ->
+    io_lib:format("~tp", [Reason]).
+
+%% Settings
+
+%% A -Flag on the command line wins over the environment variable Env; the
+%% last -Flag given wins over earlier ones.
+setting(Flag, Env) ->
+    case init:get_argument(Flag) of
+        {ok, Values} when Values =/= [] ->
+            case lists:last(Values) of
+                [Value | _] -> Value;
+                [] -> env(Env)
+            end;
+        _ ->
+            env(Env)
+    end.
+
+env(undefined) ->
+    undefined;
+env(Name) ->
+    case os:getenv(Name) of
+        false -> undefined;
+        "" -> undefined;
+        Value -> Value
+    end.
+
+now_ms() ->
+    erlang:monotonic_time(millisecond).
+
+-ifdef(TEST).
+-include_lib("eunit/include/eunit.hrl").
+
+port_options_test_() ->
+    [?_assertEqual([{args, ["port"]}, {packet, 4}, binary, exit_status,
+                    use_stdio],
+                   port_options(undefined)),
+     ?_assertEqual([{args, ["port"]}, {packet, 4}, binary, exit_status,
+                    use_stdio, {env, [{"EPMD_DOCKER_NETWORK", "web"}]}],
+                   port_options("web"))].
+
+helper_paths_test_() ->
+    [?_assertEqual(["/x/helper"], helper_paths("/x/helper")),
+     ?_assert(lists:all(fun(P) -> filename:basename(P) =:= "epmd-docker" end,
+                        helper_paths(undefined)))].
+
+dedup_test() ->
+    ?assertEqual(["a", "b"], dedup(["a", "b", "a"])).
+
+timeout_default_test() ->
+    case {init:get_argument(epmd_docker_timeout),
+          os:getenv("EPMD_DOCKER_TIMEOUT")} of
+        {error, false} -> ?assertEqual(?DEFAULT_TIMEOUT, timeout());
+        _ -> ok
+    end.
+
+timeout_env_test() ->
+    Old = os:getenv("EPMD_DOCKER_TIMEOUT"),
+    try
+        os:putenv("EPMD_DOCKER_TIMEOUT", "350"),
+        ?assertEqual(350, timeout()),
+        os:putenv("EPMD_DOCKER_TIMEOUT", "soon"),
+        ?assertEqual(?DEFAULT_TIMEOUT, timeout()),
+        os:putenv("EPMD_DOCKER_TIMEOUT", "0"),
+        ?assertEqual(?DEFAULT_TIMEOUT, timeout())
+    after
+        case Old of
+            false -> os:unsetenv("EPMD_DOCKER_TIMEOUT");
+            _ -> os:putenv("EPMD_DOCKER_TIMEOUT", Old)
+        end
+    end.
+
+describe_exit_test_() ->
+    [?_assertEqual("exit status 3", lists:flatten(describe_exit({exit_status, 3}))),
+     ?_assertEqual("stopped answering", describe_exit(stopped_answering))].
+
+-endif.

@@ -1,0 +1,181 @@
+%% Fake epmd-docker helpers for the tests: small programs written into a
+%% temporary directory, each misbehaving in one way the port owner must
+%% survive. They are fakes on purpose: a real helper cannot be made to send
+%% garbage or hang on demand. The real binary has its own round-trip test.
+-module(epmd_docker_fake).
+
+-export([setup/0]).
+-export([cleanup/1]).
+-export([path/2]).
+-export([collect_logs/0]).
+-export([stop_collecting/0]).
+-export([logs/0]).
+-export([log/2]).
+
+%% The modes of fake.escript, each a program of its own (a wrapper script):
+%%   good      answers like the helper (see answer/1 below)
+%%   garbage   sends unreadable frames before each answer
+%%   silent    reads requests and never answers
+%%   exit      exits with status 3 at the first request
+%%   flaky     exits at the first request of its first run, then is good
+%%   crash     exits with status 1 at once, every time
+%%   badshape  answers every request with a reply of the wrong shape
+-define(MODES, [good, garbage, silent, exit, flaky, crash, badshape]).
+
+-define(ESCRIPT, <<"#!/usr/bin/env escript
+%%! -noinput
+-mode(compile).
+
+main([Mode | _]) ->
+    Port = open_port({fd, 0, 1}, [binary, {packet, 4}, eof]),
+    case Mode of
+        \"crash\" -> halt(1);
+        _ -> loop(Port, Mode)
+    end.
+
+loop(Port, Mode) ->
+    receive
+        {Port, {data, Frame}} ->
+            {Tag, Command} = binary_to_term(Frame),
+            handle(Port, Mode, Tag, Command),
+            loop(Port, Mode);
+        {Port, eof} ->
+            halt(0)
+    end.
+
+handle(_Port, \"silent\", _Tag, _Command) ->
+    ok;
+handle(_Port, \"exit\", _Tag, _Command) ->
+    halt(3);
+handle(Port, \"flaky\", Tag, Command) ->
+    Marker = os:getenv(\"FAKE_MARKER\"),
+    case file:read_file_info(Marker) of
+        {ok, _} ->
+            handle(Port, \"good\", Tag, Command);
+        {error, _} ->
+            ok = file:write_file(Marker, <<>>),
+            halt(3)
+    end;
+handle(Port, \"garbage\", Tag, Command) ->
+    send(Port, <<\"junk\">>),
+    %% {1, zz_never_an_atom_anywhere}: an atom the VM must not create.
+    Name = <<\"zz_never_an_atom_anywhere\">>,
+    send(Port, <<131, 104, 2, 97, 1, 119, (byte_size(Name)), Name/binary>>),
+    send(Port, term_to_binary({not_a_tag, ok})),
+    handle(Port, \"good\", Tag, Command);
+handle(Port, \"badshape\", Tag, _Command) ->
+    send(Port, term_to_binary({Tag, {ok, \"10.0.0.1\"}}));
+handle(Port, \"good\", Tag, {resolve, <<\"slow\">>, _}) ->
+    spawn(fun() ->
+                  timer:sleep(300),
+                  send(Port, term_to_binary({Tag, {ok, {10, 9, 9, 9}}}))
+          end);
+handle(Port, \"good\", Tag, Command) ->
+    send(Port, term_to_binary({Tag, answer(Command)})).
+
+answer(ping) -> {pong, <<\"fake\">>};
+answer({resolve, <<\"known\">>, inet}) -> {ok, {10, 1, 2, 3}};
+answer({resolve, <<\"known\">>, inet6}) -> {error, no_address};
+answer({resolve, <<\"amb\">>, _}) ->
+    {error, {ambiguous, [<<\"a (111111111111)\">>, <<\"b (222222222222)\">>]}};
+answer({resolve, <<\"dockerdown\">>, _}) -> {error, docker_unavailable};
+answer({resolve, _, _}) -> {error, not_found};
+answer(list) ->
+    {ok, [{<<\"111111111111aaaa\">>, <<\"web\">>, <<\"111111111111\">>,
+           {10, 1, 2, 3}},
+          {<<\"222222222222bbbb\">>, <<\"db\">>, <<\"222222222222\">>, none}]};
+answer(_) -> {error, bad_request}.
+
+send(Port, Bin) ->
+    erlang:port_command(Port, Bin).
+">>).
+
+%% A fresh directory with fake.escript and one wrapper per mode, plus the
+%% names of a missing and a non-executable program.
+-spec setup() -> file:filename().
+setup() ->
+    Dir = filename:join(temp_dir(), "epmd_docker_fake_"
+                        ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Escript = filename:join(Dir, "fake.escript"),
+    ok = file:write_file(Escript, ?ESCRIPT),
+    lists:foreach(
+      fun(Mode) ->
+              Wrapper = filename:join(Dir, atom_to_list(Mode)),
+              Marker = filename:join(Dir, "flaky.marker"),
+              Script = ["#!/bin/sh\n",
+                        "FAKE_MARKER='", Marker, "' exec escript '", Escript,
+                        "' ", atom_to_list(Mode), " \"$@\"\n"],
+              ok = file:write_file(Wrapper, Script),
+              ok = file:change_mode(Wrapper, 8#755)
+      end, ?MODES),
+    ok = file:write_file(filename:join(Dir, "noexec"), <<"#!/bin/sh\n">>),
+    ok = file:change_mode(filename:join(Dir, "noexec"), 8#644),
+    Dir.
+
+-spec cleanup(file:filename()) -> ok.
+cleanup(Dir) ->
+    _ = file:del_dir_r(Dir),
+    ok.
+
+%% The program for a mode, or missing / noexec.
+-spec path(file:filename(), atom()) -> file:filename().
+path(Dir, missing) ->
+    filename:join(Dir, "no-such-helper");
+path(Dir, Mode) ->
+    filename:join(Dir, atom_to_list(Mode)).
+
+%% Log capture: every log event mentioning epmd_docker is kept, so tests can
+%% count the lines a failure produces.
+-spec collect_logs() -> ok.
+collect_logs() ->
+    _ = stop_collecting(),
+    Collector = spawn(fun() -> collector([]) end),
+    ok = logger:add_handler(?MODULE, ?MODULE, #{config => #{collector => Collector},
+                                                level => all}).
+
+-spec stop_collecting() -> ok | {error, term()}.
+stop_collecting() ->
+    case logger:get_handler_config(?MODULE) of
+        {ok, #{config := #{collector := Collector}}} ->
+            exit(Collector, kill),
+            logger:remove_handler(?MODULE);
+        _ ->
+            ok
+    end.
+
+%% The epmd_docker log lines so far, oldest first.
+-spec logs() -> [string()].
+logs() ->
+    {ok, #{config := #{collector := Collector}}} =
+        logger:get_handler_config(?MODULE),
+    Collector ! {get, self()},
+    receive {logs, Lines} -> Lines after 1000 -> [] end.
+
+%% logger handler callback.
+-spec log(logger:log_event(), logger:handler_config()) -> ok.
+log(#{msg := Msg}, #{config := #{collector := Collector}}) ->
+    Text = case Msg of
+               {report, Report} -> io_lib:format("~tp", [Report]);
+               {string, String} -> String;
+               {Format, Args} -> io_lib:format(Format, Args)
+           end,
+    Line = unicode:characters_to_list(Text),
+    case string:find(Line, "epmd_docker") of
+        nomatch -> ok;
+        _ -> Collector ! {line, Line}
+    end,
+    ok.
+
+collector(Lines) ->
+    receive
+        {line, Line} -> collector([Line | Lines]);
+        {get, From} -> From ! {logs, lists:reverse(Lines)}, collector(Lines)
+    end.
+
+temp_dir() ->
+    case os:getenv("TMPDIR") of
+        false -> "/tmp";
+        "" -> "/tmp";
+        Dir -> Dir
+    end.

@@ -1,0 +1,246 @@
+%% The port owner against fake helpers that misbehave, and against the real
+%% helper when it has been built. Every failure must reach the caller as
+%% {error, Reason} within a bounded time, and the owner must stay alive.
+-module(epmd_docker_helper_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(T, 2000).
+
+%% Fixtures
+
+fake_test_() ->
+    {setup, fun epmd_docker_fake:setup/0, fun epmd_docker_fake:cleanup/1,
+     fun(Dir) ->
+             {inparallel,
+              [{timeout, 20, {atom_to_list(Name), fun() -> ?MODULE:Name(Dir) end}}
+               || Name <- [answers, answers_out_of_order, garbage_is_ignored,
+                           bad_shape_is_an_error, silent_helper_times_out,
+                           exiting_helper, flaky_helper_recovers,
+                           crashing_helper_keeps_owner_alive]]}
+     end}.
+
+logged_test_() ->
+    %% Counts log lines, so these run one at a time.
+    {setup,
+     fun() -> epmd_docker_fake:collect_logs(), epmd_docker_fake:setup() end,
+     fun(Dir) -> epmd_docker_fake:stop_collecting(), epmd_docker_fake:cleanup(Dir) end,
+     fun(Dir) ->
+             [{timeout, 20, {atom_to_list(Name), fun() -> ?MODULE:Name(Dir) end}}
+              || Name <- [missing_helper, not_executable_helper]]
+     end}.
+
+%% Tests, one per fake
+
+-export([answers/1]).
+answers(Dir) ->
+    Owner = start(Dir, good),
+    ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
+    ?assertEqual({ok, {10, 1, 2, 3}}, request(Owner, {resolve, <<"known">>, inet})),
+    ?assertEqual({error, no_address},
+                 request(Owner, {resolve, <<"known">>, inet6})),
+    ?assertEqual({error, not_found}, request(Owner, {resolve, <<"web">>, inet})),
+    ?assertEqual({error, {ambiguous, [<<"a (111111111111)">>,
+                                      <<"b (222222222222)">>]}},
+                 request(Owner, {resolve, <<"amb">>, inet})),
+    ?assertMatch({ok, [{<<"111111111111aaaa">>, <<"web">>, <<"111111111111">>,
+                        {10, 1, 2, 3}},
+                       {_, <<"db">>, _, none}]},
+                 request(Owner, list)),
+    ?assertMatch(#{status := up, pending := 0}, epmd_docker_helper:status(Owner)),
+    stop(Owner).
+
+-export([answers_out_of_order/1]).
+answers_out_of_order(Dir) ->
+    Owner = start(Dir, good),
+    Self = self(),
+    Ask = fun(Host) ->
+                  spawn_link(fun() ->
+                                     Answer = request(Owner, {resolve, Host, inet}),
+                                     Self ! {answer, Host, Answer}
+                             end)
+          end,
+    Ask(<<"slow">>),
+    timer:sleep(50),
+    Ask(<<"known">>),
+    %% The warm lookup is not held up by the cold one before it.
+    ?assertEqual({answer, <<"known">>, {ok, {10, 1, 2, 3}}}, next_answer()),
+    ?assertEqual({answer, <<"slow">>, {ok, {10, 9, 9, 9}}}, next_answer()),
+    stop(Owner).
+
+-export([garbage_is_ignored/1]).
+garbage_is_ignored(Dir) ->
+    Owner = start(Dir, garbage),
+    ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
+    ?assertEqual({ok, {10, 1, 2, 3}}, request(Owner, {resolve, <<"known">>, inet})),
+    ?assert(is_process_alive(Owner)),
+    ?assertMatch(#{status := up}, epmd_docker_helper:status(Owner)),
+    stop(Owner).
+
+-export([bad_shape_is_an_error/1]).
+bad_shape_is_an_error(Dir) ->
+    Owner = start(Dir, badshape),
+    ?assertEqual({error, bad_reply}, request(Owner, {resolve, <<"known">>, inet})),
+    ?assertEqual({error, bad_reply}, request(Owner, ping)),
+    ?assert(is_process_alive(Owner)),
+    stop(Owner).
+
+-export([silent_helper_times_out/1]).
+silent_helper_times_out(Dir) ->
+    Owner = start(Dir, silent),
+    {Micros, Answer} = timer:tc(fun() ->
+                                        epmd_docker_helper:request(Owner, ping, 300)
+                                end),
+    ?assertEqual({error, timeout}, Answer),
+    ?assert(Micros < 1500000),
+    %% Two more in a row and the owner restarts the hung helper.
+    ?assertEqual({error, timeout}, epmd_docker_helper:request(Owner, ping, 300)),
+    ?assertEqual({error, timeout}, epmd_docker_helper:request(Owner, ping, 300)),
+    ?assert(is_process_alive(Owner)),
+    wait_status(Owner, up),
+    stop(Owner).
+
+-export([exiting_helper/1]).
+exiting_helper(Dir) ->
+    Owner = start(Dir, exit),
+    {Micros, Answer} = timer:tc(fun() -> request(Owner, ping) end),
+    ?assertEqual({error, helper_down}, Answer),
+    ?assert(Micros < 1500000),
+    ?assert(is_process_alive(Owner)),
+    %% Restarted after the backoff.
+    wait_status(Owner, up),
+    stop(Owner).
+
+-export([flaky_helper_recovers/1]).
+flaky_helper_recovers(Dir) ->
+    Owner = start(Dir, flaky),
+    ?assertEqual({error, helper_down}, request(Owner, ping)),
+    wait_status(Owner, up),
+    ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
+    stop(Owner).
+
+-export([crashing_helper_keeps_owner_alive/1]).
+crashing_helper_keeps_owner_alive(Dir) ->
+    Owner = start(Dir, crash),
+    Deadline = erlang:monotonic_time(millisecond) + 2500,
+    Answers = ask_until(Owner, Deadline, []),
+    ?assert(lists:all(fun({error, R}) -> R =:= helper_down; (_) -> false end,
+                      Answers)),
+    ?assert(is_process_alive(Owner)),
+    stop(Owner).
+
+-export([missing_helper/1]).
+missing_helper(Dir) ->
+    Before = length(epmd_docker_fake:logs()),
+    Owner = start(Dir, missing),
+    Answers = [timer:tc(fun() -> request(Owner, ping) end) || _ <- lists:seq(1, 5)],
+    ?assertEqual([{error, helper_unavailable}], lists:usort([A || {_, A} <- Answers])),
+    %% At once: callers fall back to ordinary resolution without waiting.
+    ?assert(lists:all(fun({Micros, _}) -> Micros < 100000 end, Answers)),
+    ?assertMatch(#{status := unavailable}, epmd_docker_helper:status(Owner)),
+    %% One clear line, not one per request.
+    New = lists:nthtail(Before, epmd_docker_fake:logs()),
+    ?assertMatch([_], [L || L <- New, string:find(L, "cannot run the helper") =/= nomatch]),
+    ?assertNotEqual(nomatch, string:find(hd(New), "no-such-helper")),
+    stop(Owner).
+
+-export([not_executable_helper/1]).
+not_executable_helper(Dir) ->
+    Owner = start(Dir, noexec),
+    ?assertEqual({error, helper_unavailable}, request(Owner, ping)),
+    ?assert(is_process_alive(Owner)),
+    stop(Owner).
+
+%% The caller's side never raises.
+
+caller_test_() ->
+    [{"no such process",
+      ?_assertEqual({error, helper_down},
+                    epmd_docker_helper:request(epmd_docker_no_such_owner, ping, 100))},
+     {"dead pid",
+      ?_assertEqual({error, helper_down},
+                    epmd_docker_helper:request(dead_pid(), ping, 100))},
+     {"server that never replies",
+      fun() ->
+              Mute = spawn(fun() -> receive stop -> ok end end),
+              {Micros, Answer} =
+                  timer:tc(fun() -> epmd_docker_helper:request(Mute, ping, 100) end),
+              Mute ! stop,
+              ?assertEqual({error, timeout}, Answer),
+              ?assert(Micros < 1000000)
+      end}].
+
+%% The real helper, once `make priv/epmd-docker` has built it.
+
+real_helper_test_() ->
+    case real_helper() of
+        undefined ->
+            {"priv/epmd-docker not built: real round trip skipped", []};
+        Path ->
+            {timeout, 30,
+             {"round trip with " ++ Path,
+              fun() ->
+                      Owner = start_path(Path),
+                      ?assertMatch({pong, V} when is_binary(V), request(Owner, ping)),
+                      ?assertEqual({error, not_found},
+                                   request(Owner, {resolve,
+                                                   <<"epmd-docker-no-such-host">>,
+                                                   inet})),
+                      ?assertMatch({ok, L} when is_list(L), request(Owner, list)),
+                      stop(Owner)
+              end}}
+    end.
+
+real_helper() ->
+    Candidates = [filename:join(Dir, "epmd-docker")
+                  || Dir <- [code:priv_dir(epmd_docker)], is_list(Dir)]
+        ++ [filename:join([filename:dirname(code:which(epmd_docker_helper)),
+                           "..", "priv", "epmd-docker"])
+            || is_list(code:which(epmd_docker_helper))],
+    case [P || P <- Candidates, filelib:is_regular(P)] of
+        [Path | _] -> Path;
+        [] -> undefined
+    end.
+
+%% Helpers
+
+start(Dir, Mode) ->
+    start_path(epmd_docker_fake:path(Dir, Mode)).
+
+start_path(Path) ->
+    {ok, Owner} = epmd_docker_helper:start(#{name => none, helper => Path}),
+    Owner.
+
+stop(Owner) ->
+    ok = epmd_docker_helper:stop(Owner).
+
+request(Owner, Command) ->
+    epmd_docker_helper:request(Owner, Command, ?T).
+
+next_answer() ->
+    receive {answer, _, _} = A -> A after 5000 -> no_answer end.
+
+wait_status(Owner, Want) ->
+    wait_status(Owner, Want, 50).
+
+wait_status(Owner, Want, 0) ->
+    ?assertMatch(#{status := Want}, epmd_docker_helper:status(Owner));
+wait_status(Owner, Want, N) ->
+    case epmd_docker_helper:status(Owner) of
+        #{status := Want} -> ok;
+        _ -> timer:sleep(100), wait_status(Owner, Want, N - 1)
+    end.
+
+ask_until(Owner, Deadline, Acc) ->
+    case erlang:monotonic_time(millisecond) >= Deadline of
+        true -> Acc;
+        false ->
+            A = request(Owner, ping),
+            timer:sleep(50),
+            ask_until(Owner, Deadline, [A | Acc])
+    end.
+
+dead_pid() ->
+    Pid = spawn(fun() -> ok end),
+    Ref = monitor(process, Pid),
+    receive {'DOWN', Ref, process, Pid, _} -> Pid end.

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/port"
+)
+
+// portCmd is `epmd-docker port`: the face the Erlang side talks to. stdout
+// carries frames only; every log line goes to stderr, which the Erlang VM
+// passes through to its own.
+type portCmd struct {
+	std stdio
+}
+
+func (c *portCmd) run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("port", flag.ContinueOnError)
+	fs.SetOutput(c.std.err)
+	fs.Usage = func() {
+		c.std.err.Write([]byte(`Usage: epmd-docker port
+
+Serves the Erlang epmd_docker module: reads {packet,4} framed requests in
+Erlang's external term format on stdin and writes replies on stdout, until
+stdin closes. Started by the Erlang side; not meant to be run by hand.
+The protocol is described in go/internal/wire/doc.go.
+`))
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("port takes no arguments")
+	}
+	log := newLogger(c.std.err)
+	res, err := newResolver(log)
+	if err != nil {
+		return err
+	}
+	// The event watcher lives exactly as long as the port: when stdin
+	// closes, Serve returns and the deferred cancel stops it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go res.Watch(ctx)
+	srv := &port.Server{Resolver: res, Log: log, Version: version()}
+	return srv.Serve(ctx, c.std.in, c.std.out)
+}
