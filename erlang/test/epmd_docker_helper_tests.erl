@@ -13,11 +13,11 @@ fake_test_() ->
     {setup, fun epmd_docker_fake:setup/0, fun epmd_docker_fake:cleanup/1,
      fun(Dir) ->
              {inparallel,
-              [{timeout, 20, {atom_to_list(Name), fun() -> ?MODULE:Name(Dir) end}}
-               || Name <- [answers, answers_out_of_order, garbage_is_ignored,
-                           bad_shape_is_an_error, silent_helper_times_out,
-                           exiting_helper, flaky_helper_recovers,
-                           crashing_helper_keeps_owner_alive]]}
+              tests(Dir, [fun answers/1, fun answers_out_of_order/1,
+                          fun garbage_is_ignored/1, fun bad_shape_is_an_error/1,
+                          fun silent_helper_times_out/1, fun exiting_helper/1,
+                          fun flaky_helper_recovers/1,
+                          fun crashing_helper_keeps_owner_alive/1])}
      end}.
 
 logged_test_() ->
@@ -26,13 +26,16 @@ logged_test_() ->
      fun() -> epmd_docker_fake:collect_logs(), epmd_docker_fake:setup() end,
      fun(Dir) -> epmd_docker_fake:stop_collecting(), epmd_docker_fake:cleanup(Dir) end,
      fun(Dir) ->
-             [{timeout, 20, {atom_to_list(Name), fun() -> ?MODULE:Name(Dir) end}}
-              || Name <- [missing_helper, not_executable_helper]]
+             tests(Dir, [fun missing_helper/1, fun not_executable_helper/1])
      end}.
+
+tests(Dir, Tests) ->
+    [{timeout, 20, {atom_to_list(element(2, erlang:fun_info(Test, name))),
+                    fun() -> Test(Dir) end}}
+     || Test <- Tests].
 
 %% Tests, one per fake
 
--export([answers/1]).
 answers(Dir) ->
     Owner = start(Dir, good),
     ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
@@ -50,7 +53,6 @@ answers(Dir) ->
     ?assertMatch(#{status := up, pending := 0}, epmd_docker_helper:status(Owner)),
     stop(Owner).
 
--export([answers_out_of_order/1]).
 answers_out_of_order(Dir) ->
     Owner = start(Dir, good),
     Self = self(),
@@ -68,7 +70,6 @@ answers_out_of_order(Dir) ->
     ?assertEqual({answer, <<"slow">>, {ok, {10, 9, 9, 9}}}, next_answer()),
     stop(Owner).
 
--export([garbage_is_ignored/1]).
 garbage_is_ignored(Dir) ->
     Owner = start(Dir, garbage),
     ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
@@ -77,7 +78,6 @@ garbage_is_ignored(Dir) ->
     ?assertMatch(#{status := up}, epmd_docker_helper:status(Owner)),
     stop(Owner).
 
--export([bad_shape_is_an_error/1]).
 bad_shape_is_an_error(Dir) ->
     Owner = start(Dir, badshape),
     ?assertEqual({error, bad_reply}, request(Owner, {resolve, <<"known">>, inet})),
@@ -85,7 +85,6 @@ bad_shape_is_an_error(Dir) ->
     ?assert(is_process_alive(Owner)),
     stop(Owner).
 
--export([silent_helper_times_out/1]).
 silent_helper_times_out(Dir) ->
     Owner = start(Dir, silent),
     {Micros, Answer} = timer:tc(fun() ->
@@ -100,7 +99,6 @@ silent_helper_times_out(Dir) ->
     wait_status(Owner, up),
     stop(Owner).
 
--export([exiting_helper/1]).
 exiting_helper(Dir) ->
     Owner = start(Dir, exit),
     {Micros, Answer} = timer:tc(fun() -> request(Owner, ping) end),
@@ -111,7 +109,6 @@ exiting_helper(Dir) ->
     wait_status(Owner, up),
     stop(Owner).
 
--export([flaky_helper_recovers/1]).
 flaky_helper_recovers(Dir) ->
     Owner = start(Dir, flaky),
     ?assertEqual({error, helper_down}, request(Owner, ping)),
@@ -119,7 +116,6 @@ flaky_helper_recovers(Dir) ->
     ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
     stop(Owner).
 
--export([crashing_helper_keeps_owner_alive/1]).
 crashing_helper_keeps_owner_alive(Dir) ->
     Owner = start(Dir, crash),
     Deadline = erlang:monotonic_time(millisecond) + 2500,
@@ -129,7 +125,6 @@ crashing_helper_keeps_owner_alive(Dir) ->
     ?assert(is_process_alive(Owner)),
     stop(Owner).
 
--export([missing_helper/1]).
 missing_helper(Dir) ->
     Before = length(epmd_docker_fake:logs()),
     Owner = start(Dir, missing),
@@ -144,7 +139,6 @@ missing_helper(Dir) ->
     ?assertNotEqual(nomatch, string:find(hd(New), "no-such-helper")),
     stop(Owner).
 
--export([not_executable_helper/1]).
 not_executable_helper(Dir) ->
     Owner = start(Dir, noexec),
     ?assertEqual({error, helper_unavailable}, request(Owner, ping)),
