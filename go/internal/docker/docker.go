@@ -1,0 +1,377 @@
+// Package docker is the helper's read-only window on the Docker Engine API.
+//
+// It wraps github.com/docker/docker/client, configured like the docker CLI
+// (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH and DOCKER_API_VERSION
+// are honoured) and always negotiating the API version, so that the same
+// binary talks to current daemons and to older ones such as Debian's 20.10
+// (API 1.41). It returns small types of its own rather than the Engine's, so
+// that the resolver and its test fakes depend on the few fields name
+// resolution needs and nothing else.
+//
+// The helper never changes anything in Docker. These are the only endpoints
+// it calls:
+//
+//	GET /_ping                  Ping; version negotiation; before Events
+//	GET /version                ServerVersion
+//	GET /containers/json        ListRunning
+//	GET /containers/{id}/json   Inspect
+//	GET /events?filters=...     Events
+//
+// Every call takes a context and the caller gives it a deadline. Events is
+// the one exception: a stream is meant to stay open, so only its
+// subscription has a deadline (SubscribeTimeout), and the stream then lives
+// as long as the caller's context.
+//
+// Errors: a daemon that cannot be reached (not running, socket missing,
+// permission denied on the socket, TLS trouble), an API error and a broken
+// response all wrap wire.ErrUnavailable, with a message that says which; an
+// inspect answered with 404 wraps wire.ErrNotFound; a context that ends
+// wraps the context's error (context.DeadlineExceeded, context.Canceled) and
+// nothing else, so a caller can tell "Docker is slow" from "Docker is gone".
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
+)
+
+// SubscribeTimeout bounds how long Events waits for the daemon to accept a
+// subscription. The stream itself has no deadline: it is meant to stay open.
+const SubscribeTimeout = 5 * time.Second
+
+// Client is a read-only Docker Engine API client. It is safe for concurrent
+// use.
+type Client struct {
+	api *client.Client
+}
+
+// New returns a Client configured from the environment as the docker CLI
+// would be. It does not contact the daemon: the first call does, so a helper
+// can start while Docker is still down. It fails only when the environment
+// is unusable (for example a malformed DOCKER_HOST).
+func New() (*Client, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client from environment: %w", err)
+	}
+	return &Client{api: c}, nil
+}
+
+// Close releases idle connections to the daemon.
+func (c *Client) Close() error {
+	return c.api.Close()
+}
+
+// Host is the daemon address in use, such as unix:///var/run/docker.sock.
+func (c *Client) Host() string {
+	return c.api.DaemonHost()
+}
+
+// APIVersion is the API version the client speaks: the negotiated one once a
+// call has reached the daemon.
+func (c *Client) APIVersion() string {
+	return c.api.ClientVersion()
+}
+
+// Container is a running container as the container list reports it. The
+// list is cheap (one request for all containers) and always current, so
+// names, labels and addresses are taken from it; what it lacks (hostname,
+// aliases) comes from Inspect.
+type Container struct {
+	ID          string            // full 64-hex-digit ID
+	Name        string            // without the leading slash
+	State       string            // "running", "paused", ...
+	Labels      map[string]string // never nil
+	NetworkMode string            // HostConfig.NetworkMode: "host", "bridge", "container:ID", a network name
+	Networks    map[string]Endpoint
+}
+
+// Details is what an inspect adds to the list: the hostname, and the
+// aliases and DNS names of each endpoint. None of it changes while the
+// container's endpoints stay the same (a hostname is fixed at create time,
+// aliases at connect time), which is why a caller may keep Details keyed by
+// container ID and check it against the list's endpoint IDs.
+type Details struct {
+	ID          string
+	Name        string // without the leading slash
+	Hostname    string
+	Domainname  string
+	Running     bool
+	NetworkMode string
+	Networks    map[string]Endpoint
+}
+
+// Endpoint is a container's attachment to one network.
+type Endpoint struct {
+	EndpointID string
+	IPv4       netip.Addr // zero when the endpoint has none
+	IPv6       netip.Addr // the global IPv6 address; zero when none
+	// Aliases are the network-scoped names. From Inspect only: the list
+	// leaves them out. Up to API 1.43 the daemon adds the short ID and the
+	// hostname here on user-defined networks.
+	Aliases []string
+	// DNSNames are all the names the embedded DNS answers for this endpoint
+	// (API 1.44 and later; absent before). From Inspect only.
+	DNSNames []string
+}
+
+// Event says that a container may have changed in a way that matters to name
+// resolution.
+type Event struct {
+	Type        string // "container" or "network"
+	Action      string // "start", "die", "connect", ...
+	ContainerID string // full ID; for network events, the container connected or disconnected
+}
+
+// ListRunning returns the running containers (paused ones excluded: their
+// nodes cannot answer).
+func (c *Client) ListRunning(ctx context.Context) ([]Container, error) {
+	// Without All the daemon lists running, paused and restarting
+	// containers; only running ones count.
+	list, err := c.api.ContainerList(ctx, container.ListOptions{})
+	if err != nil {
+		return nil, c.wrap(ctx, "list containers", err)
+	}
+	out := make([]Container, 0, len(list))
+	for _, s := range list {
+		if s.State != container.StateRunning {
+			continue
+		}
+		ct := Container{
+			ID:          s.ID,
+			Name:        primaryName(s.Names),
+			State:       string(s.State),
+			Labels:      s.Labels,
+			NetworkMode: s.HostConfig.NetworkMode,
+			Networks:    map[string]Endpoint{},
+		}
+		if ct.Labels == nil {
+			ct.Labels = map[string]string{}
+		}
+		if s.NetworkSettings != nil {
+			for name, ep := range s.NetworkSettings.Networks {
+				ct.Networks[name] = endpoint(ep)
+			}
+		}
+		out = append(out, ct)
+	}
+	return out, nil
+}
+
+// Inspect returns the details of one container. A container that does not
+// exist (any more) gives an error wrapping wire.ErrNotFound.
+func (c *Client) Inspect(ctx context.Context, id string) (Details, error) {
+	r, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return Details{}, fmt.Errorf("inspect container %s: %w", id, wire.ErrNotFound)
+		}
+		return Details{}, c.wrap(ctx, "inspect container "+id, err)
+	}
+	if r.ContainerJSONBase == nil {
+		return Details{}, fmt.Errorf("inspect container %s: %w: answer without container", id, wire.ErrUnavailable)
+	}
+	d := Details{
+		ID:       r.ID,
+		Name:     strings.TrimPrefix(r.Name, "/"),
+		Networks: map[string]Endpoint{},
+	}
+	if r.State != nil {
+		d.Running = r.State.Running && !r.State.Paused
+	}
+	if r.HostConfig != nil {
+		d.NetworkMode = string(r.HostConfig.NetworkMode)
+	}
+	if r.Config != nil {
+		d.Hostname = r.Config.Hostname
+		d.Domainname = r.Config.Domainname
+	}
+	if r.NetworkSettings != nil {
+		for name, ep := range r.NetworkSettings.Networks {
+			d.Networks[name] = endpoint(ep)
+		}
+	}
+	return d, nil
+}
+
+// watchedEvents are the event actions after which a name may resolve
+// differently: the container set changes (start, die; stop and kill come
+// with a die, restart with die and start, but asking for them costs
+// nothing and guards against daemons that differ), a name changes (rename),
+// a container disappears (destroy), it stops or resumes answering (pause,
+// unpause), or an endpoint comes or goes (network connect, disconnect).
+var watchedEvents = []string{
+	"start", "restart", "stop", "die", "kill", "rename", "destroy",
+	"pause", "unpause", "connect", "disconnect",
+}
+
+// Events subscribes to the container and network events that can change
+// name resolution. It returns once the daemon has answered the subscription
+// (or SubscribeTimeout has passed). Events then arrive on the first channel
+// until ctx ends or the stream breaks; the error channel then yields exactly
+// one error and both channels are closed. A stream that the daemon ends
+// (daemon stopping) yields an error wrapping wire.ErrUnavailable.
+//
+// When the daemon cannot be reached the error is already on the error
+// channel when Events returns, so a caller can tell a refused subscription
+// from a live stream without waiting.
+func (c *Client) Events(ctx context.Context) (<-chan Event, <-chan error) {
+	// The client reports a failed subscription only after it has
+	// returned; a ping first makes the common failure, no daemon,
+	// synchronous.
+	pctx, pcancel := context.WithTimeout(ctx, SubscribeTimeout)
+	err := c.Ping(pctx)
+	pcancel()
+	if err != nil {
+		out, outErr := make(chan Event), make(chan error, 1)
+		outErr <- fmt.Errorf("docker events: %w", err)
+		close(out)
+		close(outErr)
+		return out, outErr
+	}
+
+	args := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("type", string(events.NetworkEventType)))
+	for _, a := range watchedEvents {
+		args.Add("event", a)
+	}
+
+	// The subscription gets a deadline of its own; once the daemon has
+	// answered, the stream is bound only by the caller's context.
+	sctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(SubscribeTimeout, cancel)
+	msgs, errs := c.api.Events(sctx, events.ListOptions{Filters: args})
+	timedOut := !timer.Stop()
+
+	out := make(chan Event)
+	outErr := make(chan error, 1)
+	go func() {
+		defer cancel()
+		defer close(out)
+		defer close(outErr)
+		for {
+			select {
+			case m := <-msgs:
+				ev := Event{Type: string(m.Type), Action: string(m.Action), ContainerID: m.Actor.ID}
+				if m.Type == events.NetworkEventType {
+					ev.ContainerID = m.Actor.Attributes["container"]
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					outErr <- fmt.Errorf("docker events: %w", ctx.Err())
+					return
+				}
+			case err := <-errs:
+				switch {
+				case ctx.Err() != nil:
+					err = fmt.Errorf("docker events: %w", ctx.Err())
+				case timedOut:
+					err = fmt.Errorf("docker events: %w: no answer to the subscription within %v", wire.ErrUnavailable, SubscribeTimeout)
+				case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+					err = fmt.Errorf("docker events: %w: the daemon closed the event stream", wire.ErrUnavailable)
+				default:
+					err = c.wrap(ctx, "docker events", err)
+				}
+				outErr <- err
+				return
+			}
+		}
+	}()
+	return out, outErr
+}
+
+// Ping checks that the daemon answers, and negotiates the API version.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.api.Ping(ctx); err != nil {
+		return c.wrap(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Version describes the daemon, for diagnostics.
+type Version struct {
+	Version       string // engine version, e.g. 20.10.24+dfsg1
+	APIVersion    string // highest API version the daemon speaks
+	MinAPIVersion string
+	OS, Arch      string
+}
+
+// ServerVersion asks the daemon who it is.
+func (c *Client) ServerVersion(ctx context.Context) (Version, error) {
+	v, err := c.api.ServerVersion(ctx)
+	if err != nil {
+		return Version{}, c.wrap(ctx, "server version", err)
+	}
+	return Version{Version: v.Version, APIVersion: v.APIVersion, MinAPIVersion: v.MinAPIVersion, OS: v.Os, Arch: v.Arch}, nil
+}
+
+// wrap turns a client error into one of the package's error kinds (see the
+// package comment). The client's own messages are capitalised sentences
+// with advice for CLI users; we keep the cause but lead with what failed.
+func (c *Client) wrap(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		cause := ctx.Err()
+		if cause == nil {
+			cause = err
+		}
+		return fmt.Errorf("%s: %w", op, cause)
+	}
+	if client.IsErrConnectionFailed(err) {
+		// The client reports a refused or missing socket without its
+		// cause, and a permission problem with a long advice text.
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "permission denied"):
+			return fmt.Errorf("%s: %w: permission denied on the docker socket %s", op, wire.ErrUnavailable, c.api.DaemonHost())
+		case strings.HasPrefix(msg, "Cannot connect"):
+			return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s; is it running?", op, wire.ErrUnavailable, c.api.DaemonHost())
+		}
+		return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s: %v", op, wire.ErrUnavailable, c.api.DaemonHost(), err)
+	}
+	return fmt.Errorf("%s: %w: %v", op, wire.ErrUnavailable, err)
+}
+
+// primaryName picks the container's own name from the list's Names, which
+// also carries legacy link names of the form /other/alias.
+func primaryName(names []string) string {
+	for _, n := range names {
+		n = strings.TrimPrefix(n, "/")
+		if !strings.Contains(n, "/") {
+			return n
+		}
+	}
+	if len(names) > 0 {
+		return strings.TrimPrefix(names[0], "/")
+	}
+	return ""
+}
+
+func endpoint(ep *network.EndpointSettings) Endpoint {
+	if ep == nil {
+		return Endpoint{}
+	}
+	e := Endpoint{EndpointID: ep.EndpointID, Aliases: ep.Aliases, DNSNames: ep.DNSNames}
+	// An unparsable address is treated as none: the daemon writes these,
+	// and "" is the common case.
+	if a, err := netip.ParseAddr(ep.IPAddress); err == nil && a.Is4() {
+		e.IPv4 = a
+	}
+	if a, err := netip.ParseAddr(ep.GlobalIPv6Address); err == nil && a.Is6() {
+		e.IPv6 = a
+	}
+	return e
+}

@@ -1,0 +1,388 @@
+package resolve
+
+// Tests against the real Docker daemon of the environment. They skip, saying
+// why, when it cannot be reached; in CI it runs.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
+)
+
+func TestDaemonFailFast(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	c, err := docker.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := New(c, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Watch(ctx) // failing and retrying meanwhile
+
+	ctx, cancel2 := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel2()
+	for _, host := range []string{"web", "web", "other"} {
+		start := time.Now()
+		_, err = r.Resolve(ctx, host, wire.Inet)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("took %v, want milliseconds", d)
+		}
+		if !errors.Is(err, wire.ErrUnavailable) || wire.ReasonOf(err) != wire.ReasonDockerUnavailable {
+			t.Fatalf("got %v, want ErrUnavailable", err)
+		}
+	}
+	t.Logf("error reads: %v", err)
+}
+
+func TestDaemonNames(t *testing.T) {
+	c := requireDocker(t)
+	r := New(c, Config{TTL: time.Minute})
+	watchDaemon(t, r)
+	u := unique(t)
+
+	net := createNetwork(t, u+"-net")
+	plain := runContainer(t)
+	web := runContainer(t, "--name", u+"-web", "--hostname", u+"-custom")
+	svc := runContainer(t, "--name", u+"-svc", "--network", net, "--network-alias", u+"-alias")
+	api := runContainer(t, "--name", u+"-api", "--label", "com.docker.compose.service="+u+"-api-svc")
+	dup1 := runContainer(t, "--name", u+"-dup1", "--hostname", u+"-dup")
+	dup2 := runContainer(t, "--name", u+"-dup2", "--hostname", u+"-dup")
+	stopped := runContainer(t, "--name", u+"-stopped")
+	dockerCLI(t, "stop", "-t", "0", stopped)
+	runContainer(t, "--name", u+"-hostnet", "--network", "host")
+	// A debugging sidecar on web's network stack inherits its hostname.
+	runContainer(t, "--name", u+"-sidecar", "--network", "container:"+web)
+
+	tests := []struct {
+		host    string
+		want    netip.Addr
+		network string
+		err     error
+	}{
+		{host: plain[:12], want: ipOn(t, plain, "bridge"), network: "bridge"},
+		{host: plain, want: ipOn(t, plain, "bridge"), network: "bridge"},
+		{host: u + "-custom", want: ipOn(t, web, "bridge"), network: "bridge"},
+		{host: strings.ToUpper(u) + "-CUSTOM.", want: ipOn(t, web, "bridge"), network: "bridge"},
+		{host: u + "-web", want: ipOn(t, web, "bridge"), network: "bridge"},
+		{host: u + "-sidecar", want: ipOn(t, web, "bridge"), network: "bridge"},
+		{host: u + "-alias", want: ipOn(t, svc, net), network: net},
+		{host: svc[:12], want: ipOn(t, svc, net), network: net}, // hostname, and an alias on 1.41
+		{host: u + "-api-svc", want: ipOn(t, api, "bridge"), network: "bridge"},
+		{host: u + "-hostnet", want: netip.MustParseAddr("127.0.0.1"), network: "host"},
+		{host: u + "-stopped", err: wire.ErrNotFound},
+		{host: stopped[:12], err: wire.ErrNotFound},
+		{host: u + "-nosuch", err: wire.ErrNotFound},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tt := range tests {
+		m, err := r.Lookup(ctx, tt.host, wire.Inet)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("%s: got %v, %v; want %v", tt.host, m.Addr, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || m.Addr != tt.want || m.Network != tt.network {
+			t.Errorf("%s: got %v on %q (%v), want %v on %q", tt.host, m.Addr, m.Network, err, tt.want, tt.network)
+		}
+	}
+
+	_, err := r.Resolve(ctx, u+"-dup", wire.Inet)
+	var amb *wire.AmbiguousError
+	want := []string{u + "-dup1 (" + dup1[:12] + ")", u + "-dup2 (" + dup2[:12] + ")"}
+	if !errors.As(err, &amb) || !slices.Equal(amb.Candidates, want) {
+		t.Errorf("got %v, want ambiguity between %q", err, want)
+	}
+	if _, err := r.Resolve(ctx, u+"-web", wire.Inet6); !errors.Is(err, wire.ErrNoAddress) {
+		t.Errorf("inet6 on a network without IPv6: got %v, want ErrNoAddress", err)
+	}
+
+	list, err := r.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(list, func(c wire.Container) bool { return c.ID == web })
+	if i < 0 || list[i].Name != u+"-web" || list[i].Hostname != u+"-custom" || list[i].Addr != ipOn(t, web, "bridge") {
+		t.Errorf("web in list: got %+v", list)
+	}
+	if slices.ContainsFunc(list, func(c wire.Container) bool { return c.ID == stopped }) {
+		t.Error("stopped container listed")
+	}
+}
+
+func TestDaemonEventInvalidation(t *testing.T) {
+	c := requireDocker(t)
+	// A TTL far beyond the test: only an event can explain a new answer.
+	r := New(c, Config{TTL: 10 * time.Minute, NegativeTTL: 10 * time.Minute})
+	watchDaemon(t, r)
+	u := unique(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	x := runContainer(t, "--name", u+"-x")
+	old := ipOn(t, x, "bridge")
+	if a, err := r.Resolve(ctx, u+"-x", wire.Inet); err != nil || a != old {
+		t.Fatalf("got %v, %v; want %v", a, err, old)
+	}
+
+	dockerCLI(t, "stop", "-t", "0", x)
+	eventuallyResolves(t, r, u+"-x", netip.Addr{}, wire.ErrNotFound)
+
+	// y takes x's old address while x is down; x comes back elsewhere.
+	y := runContainer(t, "--name", u+"-y")
+	dockerCLI(t, "start", x)
+	now := ipOn(t, x, "bridge")
+	if now == old {
+		t.Fatalf("x came back at its old address %v; the test needs it to move", old)
+	}
+	if ipOn(t, y, "bridge") != old {
+		t.Logf("y did not take x's old address %v (got %v); still checking x", old, ipOn(t, y, "bridge"))
+	}
+	eventuallyResolves(t, r, u+"-x", now, nil)
+	eventuallyResolves(t, r, u+"-y", ipOn(t, y, "bridge"), nil)
+
+	// docker restart, the other way to move.
+	dockerCLI(t, "stop", "-t", "0", y)
+	runContainer(t, "--name", u+"-z")
+	dockerCLI(t, "start", y)
+	eventuallyResolves(t, r, u+"-y", ipOn(t, y, "bridge"), nil)
+	dockerCLI(t, "restart", "-t", "0", x)
+	eventuallyResolves(t, r, u+"-x", ipOn(t, x, "bridge"), nil)
+
+	// Network connect brings a new alias; rename a new name.
+	net := createNetwork(t, u+"-net")
+	dockerCLI(t, "network", "connect", "--alias", u+"-later", net, x)
+	eventuallyResolves(t, r, u+"-later", ipOn(t, x, net), nil)
+	dockerCLI(t, "rename", x, u+"-renamed")
+	eventuallyResolves(t, r, u+"-renamed", netip.Addr{}, nil)
+	eventuallyResolves(t, r, u+"-x", netip.Addr{}, wire.ErrNotFound)
+
+	// Meanwhile, stable names were served from the cache.
+	before := countLists(r)
+	for range 10 {
+		r.Resolve(ctx, u+"-renamed", wire.Inet)
+	}
+	if n := countLists(r) - before; n != 0 {
+		t.Errorf("got %d lists for 10 cached lookups, want 0", n)
+	}
+}
+
+// TestDaemonMissCost measures what the README promises: a miss is about one
+// container list, a hit is memory.
+func TestDaemonMissCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 20 containers")
+	}
+	c := requireDocker(t)
+	u := unique(t)
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i] = runContainer(t, "--name", fmt.Sprintf("%s-%d", u, i))
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	r := New(c, Config{TTL: time.Hour})
+	watchDaemon(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	host := u + "-7"
+
+	start := time.Now()
+	if _, err := r.Resolve(ctx, host, wire.Inet); err != nil {
+		t.Fatal(err)
+	}
+	cold := time.Since(start)
+
+	misses := measure(200, func() {
+		r.invalidate("", false) // as an event would: answers gone, inspects kept
+		if _, err := r.Resolve(ctx, host, wire.Inet); err != nil {
+			t.Fatal(err)
+		}
+	})
+	hits := measure(10000, func() {
+		if _, err := r.Resolve(ctx, host, wire.Inet); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The floor: the list request alone.
+	lists := measure(200, func() {
+		if _, err := c.ListRunning(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	q := func(d []time.Duration, p int) time.Duration { return d[len(d)*p/100] }
+	t.Logf("%d containers of ours running: cold miss %v; miss median %v p90 %v; bare list median %v p90 %v; hit median %v p99 %v",
+		len(ids), cold, q(misses, 50), q(misses, 90), q(lists, 50), q(lists, 90), q(hits, 50), q(hits, 99))
+	// Loose bounds: CI machines are slow, but N inspects per miss
+	// would still show.
+	if m := misses[len(misses)/2]; m > 20*time.Millisecond {
+		t.Errorf("median miss %v, want a few ms", m)
+	}
+}
+
+func measure(n int, f func()) []time.Duration {
+	d := make([]time.Duration, n)
+	for i := range d {
+		s := time.Now()
+		f()
+		d[i] = time.Since(s)
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d
+}
+
+// countLists counts the list requests the resolver has made.
+func countLists(r *Resolver) int64 {
+	return r.rounds.Load()
+}
+
+func eventuallyResolves(t *testing.T, r *Resolver, host string, want netip.Addr, wantErr error) {
+	t.Helper()
+	// Events arrive asynchronously, a little after the docker command
+	// returns; a few seconds is still far inside any TTL used here.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		a, err := r.Resolve(ctx, host, wire.Inet)
+		cancel()
+		ok := wantErr == nil && err == nil && (!want.IsValid() || a == want)
+		ok = ok || wantErr != nil && errors.Is(err, wantErr)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: got %v, %v; want %v %v", host, a, err, want, wantErr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// watchDaemon runs r.Watch until the test ends, and waits until the stream
+// is open.
+func watchDaemon(t *testing.T, r *Resolver) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Watch(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitLive(t, r)
+}
+
+// ipOn is the IPv4 address of container id on network net, as docker
+// inspect tells it.
+func ipOn(t *testing.T, id, net string) netip.Addr {
+	t.Helper()
+	s := dockerCLI(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).IPAddress}}", net), id)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatalf("address of %s on %s: %q", id, net, s)
+	}
+	return a
+}
+
+// requireDocker returns a client for the daemon of the environment, or
+// skips the test when there is none.
+func requireDocker(t *testing.T) *docker.Client {
+	t.Helper()
+	c, err := docker.New()
+	if err != nil {
+		t.Skipf("no docker client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx); err != nil {
+		t.Skipf("skipping: no Docker daemon reachable (DOCKER_HOST=%q): %v", os.Getenv("DOCKER_HOST"), err)
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("skipping: the docker CLI, used to start test containers, is not installed")
+	}
+	if _, err := exec.Command("docker", "image", "inspect", testImage).Output(); err != nil {
+		t.Skipf("skipping: test image %s is missing", testImage)
+	}
+	return c
+}
+
+// testImage has an empty root file system: containers mount the host's
+// /usr read-only for their programs.
+const testImage = "epmd-docker-test:latest"
+
+// testLabel marks everything the tests create, for cleanup by hand.
+const testLabel = "epmd-docker-test=1"
+
+// unique is a prefix for the names a test creates, so that runs on a
+// shared daemon do not collide.
+func unique(t *testing.T) string {
+	var h uint32 = 2166136261
+	for _, b := range []byte(t.Name()) {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return fmt.Sprintf("edt-%d-%x", os.Getpid(), h)
+}
+
+func dockerCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
+		}
+		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// runContainer starts a sleeping container, removed when the test ends,
+// and returns its ID.
+func runContainer(t *testing.T, args ...string) string {
+	t.Helper()
+	all := append([]string{"run", "-d", "--label", testLabel, "-v", "/usr:/usr:ro"}, args...)
+	all = append(all, testImage, "sleep", "600")
+	id := dockerCLI(t, all...)
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	return id
+}
+
+func createNetwork(t *testing.T, name string) string {
+	t.Helper()
+	dockerCLI(t, "network", "create", "--label", testLabel, name)
+	// Cleanups run last-registered first: containers started after
+	// their network are gone by the time it is removed. One connected
+	// later is forced off first.
+	t.Cleanup(func() {
+		for _, id := range strings.Fields(dockerCLIQuiet("network", "inspect", "-f", "{{range $id, $_ := .Containers}}{{$id}} {{end}}", name)) {
+			exec.Command("docker", "network", "disconnect", "-f", name, id).Run()
+		}
+		exec.Command("docker", "network", "rm", name).Run()
+	})
+	return name
+}
+
+func dockerCLIQuiet(args ...string) string {
+	out, _ := exec.Command("docker", args...).Output()
+	return string(out)
+}

@@ -1,0 +1,367 @@
+// Package resolve turns a host name into the address of the running Docker
+// container it designates.
+//
+// # Names
+//
+// A host name is compared case-insensitively, without a trailing dot,
+// against every running container (paused ones excluded: their nodes cannot
+// answer). It designates a container if it is
+//
+//   - the container name (web),
+//   - its hostname (by default the first 12 hex digits of its ID), or
+//     hostname.domainname when a domain name is set,
+//   - its full ID, or an ID prefix of at least MinIDPrefix (4) hex digits,
+//   - its compose service name (label com.docker.compose.service),
+//   - a network alias, or a DNS name of one of its endpoints (DNSNames,
+//     API 1.44 and later; before that, the daemon lists the short ID and the
+//     hostname among the aliases of user-defined networks instead).
+//
+// ID prefixes shorter than four digits do not count: short hex strings are
+// ordinary words and hostnames ("abc", "f00"), and would make such names
+// ambiguous by chance.
+//
+// Every container that answers to the name by any of these forms is
+// collected. Exactly one: that is the answer. None: wire.ErrNotFound.
+// Several: a *wire.AmbiguousError that names them all ("name (shortid)");
+// the resolver never guesses between two nodes. One case is not a guess
+// and is let through: a container on another's network stack (--network
+// container:X, as debugging tools are attached) inherits X's hostname and
+// answers at X's address, so it does not compete with X.
+//
+// # Networks
+//
+// The address of a container on several networks is chosen thus:
+//
+//  1. A container using the host's network stack (--network host) resolves
+//     to 127.0.0.1 or ::1. One sharing another container's stack
+//     (--network container:X) resolves like X.
+//  2. If the name matched only as a network alias or DNS name, only the
+//     networks where it is one are considered: an alias means something on
+//     its own network. (A name that is also the hostname, container name,
+//     ID or service is not network-scoped; this matters because the daemon
+//     itself lists hostname and short ID as aliases, or DNS names, on every
+//     user-defined network.)
+//  3. Among the networks considered, the configured network
+//     (EPMD_DOCKER_NETWORK) if the container has an address of the wanted
+//     family there;
+//  4. otherwise the first network, sorted by name, with an address of the
+//     family: IPAddress for inet, GlobalIPv6Address for inet6.
+//  5. None: wire.ErrNoAddress.
+//
+// # Caching and events
+//
+// Answers, positive or not, are cached per (name, family): found addresses
+// for Config.TTL, and "not found", "no address" and "ambiguous" for
+// Config.NegativeTTL. Failures (Docker unreachable, timeouts) are never
+// cached. Answers are cached only while Watch holds an event stream open:
+// every event that can change an answer empties the answer cache, so an
+// address is never served after its container stopped, even if another
+// container has since taken it over; with the stream down nobody would
+// notice such changes, so every lookup then asks Docker.
+//
+// A lookup that misses costs one container list request plus matching in
+// memory: what only an inspect can tell (hostname, aliases) is kept per
+// container ID, and checked against the endpoint IDs in each new list, so only
+// containers not seen before are inspected, concurrently. Concurrent misses
+// share one list request.
+package resolve
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
+)
+
+// API is the part of the Docker Engine API the resolver uses;
+// *docker.Client implements it.
+type API interface {
+	ListRunning(ctx context.Context) ([]docker.Container, error)
+	Inspect(ctx context.Context, id string) (docker.Details, error)
+	Events(ctx context.Context) (<-chan docker.Event, <-chan error)
+}
+
+// Defaults for Config.
+const (
+	DefaultTTL         = 30 * time.Second
+	DefaultNegativeTTL = 2 * time.Second
+)
+
+// Config tunes a Resolver. The zero value is usable.
+type Config struct {
+	// Network is the preferred network for containers on several
+	// (EPMD_DOCKER_NETWORK); "" for none.
+	Network string
+	// TTL is how long a found address is cached. Zero means DefaultTTL;
+	// negative disables the cache.
+	TTL time.Duration
+	// NegativeTTL is how long "not found", "no address" and "ambiguous"
+	// are cached. Zero means DefaultNegativeTTL; negative disables it.
+	NegativeTTL time.Duration
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Environment variables read by ConfigFromEnv.
+const (
+	EnvNetwork     = "EPMD_DOCKER_NETWORK"
+	EnvTTL         = "EPMD_DOCKER_TTL"
+	EnvNegativeTTL = "EPMD_DOCKER_NEGATIVE_TTL"
+)
+
+// ConfigFromEnv reads EPMD_DOCKER_NETWORK, EPMD_DOCKER_TTL and
+// EPMD_DOCKER_NEGATIVE_TTL. The TTLs are Go durations ("30s", "500ms");
+// unset or empty means the default, "0" disables that cache. The Logger is
+// left nil for the caller to set.
+func ConfigFromEnv() (Config, error) {
+	cfg := Config{Network: os.Getenv(EnvNetwork)}
+	var err error
+	if cfg.TTL, err = envDuration(EnvTTL); err != nil {
+		return Config{}, err
+	}
+	if cfg.NegativeTTL, err = envDuration(EnvNegativeTTL); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func envDuration(name string) (time.Duration, error) {
+	s := strings.TrimSpace(os.Getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: not a duration such as 30s or 500ms", name, s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s=%q: must not be negative", name, s)
+	}
+	if d == 0 {
+		return -1, nil // Config's spelling of "no cache"
+	}
+	return d, nil
+}
+
+// Cache sizes. Entries are small; the bounds only stop a flood of made-up
+// names, or of short-lived containers, from growing memory without end.
+const (
+	answerCacheSize  = 4096
+	detailsCacheSize = 4096
+	// detailsTTL bounds how long the inspect results of a container are
+	// kept. They cannot go stale (each is checked against the endpoint
+	// IDs of the current list, and events drop them), so this only
+	// reclaims containers that vanished while the event stream was down.
+	detailsTTL = 10 * time.Minute
+	// fetchTimeout is the deadline of a shared list-and-inspect round:
+	// it is not bound to the lookup that started it, since others wait
+	// on it too. Each lookup still gives up at its own deadline.
+	fetchTimeout = 10 * time.Second
+	// inspectConcurrency bounds the inspects in flight in one round, so
+	// that a cold start with hundreds of containers does not open
+	// hundreds of connections to the daemon.
+	inspectConcurrency = 8
+)
+
+// Resolver answers host names with container addresses. It is safe for
+// concurrent use. Call Watch in a goroutine to enable caching.
+type Resolver struct {
+	api     API
+	network string
+	log     *slog.Logger
+
+	answers   *expirable.LRU[key, Match] // nil when disabled
+	negatives *expirable.LRU[key, error] // nil when disabled
+	details   *expirable.LRU[string, docker.Details]
+
+	mu sync.Mutex
+	// gen counts invalidations. A round records gen when it starts, and
+	// its answers are cached only if gen has not moved by the time they
+	// are ready: an event seen meanwhile may mean the list was already
+	// stale.
+	gen    uint64
+	live   bool   // an event stream is open
+	flight *round // the round in progress, if any
+
+	rounds atomic.Int64 // rounds run, for tests and diagnostics
+}
+
+type key struct {
+	host string
+	fam  wire.Family
+}
+
+// Match is a resolved name, with the details a person needs to see why.
+type Match struct {
+	Addr netip.Addr
+	// Container is the container found; Container.Addr equals Addr.
+	Container wire.Container
+	// Network is the network whose address was chosen ("host" for a
+	// container on the host's network stack).
+	Network string
+	// Forms lists every form by which the name designates the container.
+	Forms []Form
+}
+
+// New returns a Resolver that reads from api.
+func New(api API, cfg Config) *Resolver {
+	r := &Resolver{api: api, network: cfg.Network, log: cfg.Logger}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	ttl, nttl := cfg.TTL, cfg.NegativeTTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if nttl == 0 {
+		nttl = DefaultNegativeTTL
+	}
+	if ttl > 0 {
+		r.answers = expirable.NewLRU[key, Match](answerCacheSize, nil, ttl)
+	}
+	if nttl > 0 {
+		r.negatives = expirable.NewLRU[key, error](answerCacheSize, nil, nttl)
+	}
+	r.details = expirable.NewLRU[string, docker.Details](detailsCacheSize, nil, detailsTTL)
+	return r
+}
+
+// Resolve returns the address of family fam of the running container that
+// host designates. Errors wrap wire.ErrNotFound, wire.ErrNoAddress or
+// wire.ErrUnavailable, or are a *wire.AmbiguousError; they wrap the
+// context's error when ctx ends first (or Docker does not answer in time),
+// and wire.ErrBadHost or wire.ErrBadRequest for an empty host or a family
+// that is neither inet nor inet6.
+func (r *Resolver) Resolve(ctx context.Context, host string, fam wire.Family) (netip.Addr, error) {
+	m, err := r.Lookup(ctx, host, fam)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return m.Addr, nil
+}
+
+// Lookup is Resolve with the details of the match.
+func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Match, error) {
+	k := key{normalize(host), fam}
+	if k.host == "" {
+		return Match{}, fmt.Errorf("resolve %q: %w", host, wire.ErrBadHost)
+	}
+	if fam != wire.Inet && fam != wire.Inet6 {
+		return Match{}, fmt.Errorf("resolve %q: family %v: %w", host, fam, wire.ErrBadRequest)
+	}
+	// The caches are empty whenever they must not be used (no event
+	// stream), so a hit needs no further check.
+	if r.answers != nil {
+		if m, ok := r.answers.Get(k); ok {
+			m.Forms = slices.Clone(m.Forms)
+			return m, nil
+		}
+	}
+	if r.negatives != nil {
+		if err, ok := r.negatives.Get(k); ok {
+			return Match{}, err
+		}
+	}
+
+	rd, err := r.fetch(ctx)
+	if err != nil {
+		return Match{}, fmt.Errorf("resolve %q: %w", host, err)
+	}
+	m, err := r.answer(rd.cands, k, host)
+	switch {
+	case err == nil:
+		r.store(rd.gen, func() {
+			if r.answers != nil {
+				r.answers.Add(k, m)
+			}
+		})
+		m.Forms = slices.Clone(m.Forms)
+	case r.negatives != nil:
+		r.store(rd.gen, func() { r.negatives.Add(k, err) })
+	}
+	r.log.Debug("resolve", "host", host, "family", fam, "addr", m.Addr, "err", err)
+	return m, err
+}
+
+// answer resolves k against a list of candidates.
+func (r *Resolver) answer(cands []candidate, k key, given string) (Match, error) {
+	h, err := find(cands, k.host, given)
+	if err != nil {
+		return Match{}, err
+	}
+	network, addr, ok := choose(h, k.fam, r.network)
+	if !ok {
+		return Match{}, fmt.Errorf("resolve %q as %v: %w (container %s, %s)",
+			given, k.fam, wire.ErrNoAddress, h.c.name, shortID(h.c.id))
+	}
+	return Match{
+		Addr:      addr,
+		Container: wire.Container{ID: h.c.id, Name: h.c.name, Hostname: h.c.hostname, Addr: addr},
+		Network:   network,
+		Forms:     h.forms,
+	}, nil
+}
+
+// store runs add, which caches an answer computed from the round of
+// generation gen, unless the answer may be stale or caching is off.
+func (r *Resolver) store(gen uint64, add func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live && r.gen == gen {
+		add()
+	}
+}
+
+// List returns the running containers, sorted by name, each with the inet
+// address that a lookup by its hostname would return (zero if it has none).
+// It always asks Docker.
+func (r *Resolver) List(ctx context.Context) ([]wire.Container, error) {
+	rd, err := r.fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]wire.Container, 0, len(rd.cands))
+	for i := range rd.cands {
+		c := &rd.cands[i]
+		_, addr, _ := choose(hit{c: c, forms: []Form{FormHostname}}, wire.Inet, r.network)
+		out = append(out, wire.Container{ID: c.id, Name: c.name, Hostname: c.hostname, Addr: addr})
+	}
+	slices.SortFunc(out, func(a, b wire.Container) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// invalidate empties the answer caches, and forgets the inspect results of
+// container id ("" for none, all for all).
+func (r *Resolver) invalidate(id string, all bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.invalidateLocked(id, all)
+}
+
+func (r *Resolver) invalidateLocked(id string, all bool) {
+	r.gen++
+	r.flight = nil // a round in progress may have listed before the change
+	if r.answers != nil {
+		r.answers.Purge()
+	}
+	if r.negatives != nil {
+		r.negatives.Purge()
+	}
+	switch {
+	case all:
+		r.details.Purge()
+	case id != "":
+		r.details.Remove(id)
+	}
+}
