@@ -9,7 +9,8 @@
 %% so the same node still reaches ordinary hosts. The node's port is then
 %% asked of the epmd inside the container, at the address found: erl_epmd's
 %% port_please/3 and names/1 are plain TCP calls given an IP address and need
-%% no local erl_epmd server. The host runs no epmd of its own.
+%% no local erl_epmd server, and this node registers with no epmd, so it
+%% runs with -start_epmd false.
 %%
 %% Callbacks here run inside net_kernel and the connection setup processes,
 %% where an exception takes the node down or blocks every other connection:
@@ -350,10 +351,16 @@ pmap(Fun, Items, Timeout, Default) ->
     Parent = self(),
     Jobs = [begin
                 Tag = make_ref(),
-                {Pid, Ref} = spawn_monitor(fun() -> Parent ! {Tag, Fun(Item)} end),
+                {Pid, Ref} =
+                    spawn_monitor(fun() ->
+                                          Parent ! {Tag, run(Fun, Item, Default)}
+                                  end),
                 {Tag, Pid, Ref}
             end || Item <- Items],
     [collect(Job, Deadline, Default) || Job <- Jobs].
+
+run(Fun, Item, Default) ->
+    try Fun(Item) catch _:_ -> Default end.
 
 %% A job's reply is sent before it exits, so it is always ahead of its 'DOWN'.
 collect({Tag, Pid, Ref}, Deadline, Default) ->

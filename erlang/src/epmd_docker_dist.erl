@@ -11,9 +11,10 @@
 %% the original write-up working on every release, and is the pattern for
 %% IPv6 and TLS carriers.
 %%
-%% Every other callback is inet_tcp_dist's, as net_kernel calls them in OTP
-%% 23 to 29: listen/1,2, address/0,1, accept/1, accept_connection/5,
-%% setup/5, close/1, is_node_name/1, setopts/2, getopts/2 and childspecs/0.
+%% Every other callback net_kernel calls in OTP 23 to 29 is inet_tcp_dist's:
+%% listen/1,2, address/0,1, accept/1, accept_connection/5, setup/5, close/1,
+%% is_node_name/1, setopts/2 and getopts/2. childspecs/0, which
+%% inet_tcp_dist does not have, starts nothing.
 -module(epmd_docker_dist).
 
 %% Selecting this carrier

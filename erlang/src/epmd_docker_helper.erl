@@ -54,8 +54,11 @@
 -define(MAX_BACKOFF, 10000).
 %% A helper that stayed up this long counts as healthy: backoff starts over.
 -define(STABLE_AFTER, 30000).
-%% A helper that lets this many requests in a row time out is hung: restart it.
--define(MAX_SILENT, 3).
+%% A helper that has sent nothing for this long while a request timed out is
+%% hung: restart it. Long enough that a helper answering slowly (the helper
+%% answers {error, timeout} itself when Docker is slow) is never taken for
+%% a hung one.
+-define(HUNG_AFTER, 5000).
 %% A missing helper is retried on demand at most this often.
 -define(RETRY_ON_DEMAND, 1000).
 
@@ -63,6 +66,9 @@
                      helper => file:filename(),
                      network => string()}.
 -type status() :: starting | up | down | unavailable.
+%% Spelled out: gen_server's own types for these are not in every release.
+-type server() :: pid() | atom().
+-type from() :: {pid(), term()}.
 
 -record(state, {
           helper :: file:filename() | undefined,  % path override, if any
@@ -72,13 +78,17 @@
           path :: file:filename() | undefined,    % what the port runs
           tag = 0 :: epmd_docker_wire:tag(),
           pending = #{} :: #{epmd_docker_wire:tag() =>
-                                 {gen_server:from(), epmd_docker_wire:command(),
+                                 {from(), epmd_docker_wire:command(),
                                   reference()}},
           backoff = ?MIN_BACKOFF :: pos_integer(),
           up_since = 0 :: integer(),
-          last_attempt :: integer() | undefined,
-          silent = 0 :: non_neg_integer(),
-          garbage_logged = false :: boolean()
+          last_attempt = 0 :: integer(),
+          reopen :: reference() | undefined,      % the one pending reopen
+          heard = 0 :: integer(),                 % when it last sent a frame
+          restarts = 0 :: non_neg_integer(),
+          garbage_logged = false :: boolean(),
+          %% Why the helper could not be run, until it is told in the log.
+          untold = told :: [{file:filename(), term()}] | told
          }).
 
 %% Starting and stopping
@@ -106,7 +116,7 @@ start(Options) ->
         Name -> gen_server:start({local, Name}, ?MODULE, Options, [])
     end.
 
--spec stop(gen_server:server_ref()) -> ok.
+-spec stop(server()) -> ok.
 stop(Server) ->
     gen_server:stop(Server).
 
@@ -123,7 +133,7 @@ request(Command) ->
         end,
     request(?MODULE, Command, timeout()).
 
--spec request(gen_server:server_ref(), epmd_docker_wire:command(),
+-spec request(server(), epmd_docker_wire:command(),
               pos_integer()) -> epmd_docker_wire:answer().
 request(Server, Command, Timeout) when is_integer(Timeout), Timeout > 0 ->
     try
@@ -153,9 +163,10 @@ timeout() ->
     end.
 
 %% What the owner is doing, for tests and for people debugging a node.
--spec status(gen_server:server_ref()) ->
+-spec status(server()) ->
           #{status := status(), path := file:filename() | undefined,
-            pending := non_neg_integer()} | {error, helper_down}.
+            pending := non_neg_integer(), restarts := non_neg_integer()} |
+          {error, helper_down}.
 status(Server) ->
     try
         gen_server:call(Server, status, ?DEFAULT_TIMEOUT)
@@ -184,14 +195,15 @@ init(Options) ->
 handle_continue(open, State) ->
     {noreply, open(State)}.
 
--spec handle_call(term(), gen_server:from(), #state{}) ->
+-spec handle_call(term(), from(), #state{}) ->
           {reply, term(), #state{}} | {noreply, #state{}}.
 handle_call({request, Command, Timeout}, From, State) ->
     handle_request(Command, Timeout, From, State);
 handle_call(status, _From, State) ->
-    #state{status = Status, path = Path, pending = Pending} = State,
-    {reply, #{status => Status, path => Path,
-              pending => map_size(Pending)}, State};
+    #state{status = Status, path = Path, pending = Pending,
+           restarts = Restarts} = State,
+    {reply, #{status => Status, path => Path, pending => map_size(Pending),
+              restarts => Restarts}, State};
 handle_call(_Unknown, _From, State) ->
     {reply, {error, bad_request}, State}.
 
@@ -208,12 +220,10 @@ handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
     {noreply, port_down(Reason, State)};
 handle_info({timeout, Timer, {request_timeout, Tag}}, State) ->
     {noreply, request_timeout(Tag, Timer, State)};
-handle_info(reopen, #state{status = Status} = State)
-  when Status =:= down; Status =:= unavailable ->
-    {noreply, open(State)};
+handle_info({timeout, Timer, reopen}, #state{reopen = Timer} = State) ->
+    {noreply, open(State#state{reopen = undefined})};
 handle_info(_Stale, State) ->
-    %% Exits of ports we already gave up on, timers of answered requests,
-    %% a reopen that an on-demand open overtook.
+    %% Exits of ports we already gave up on, timers of answered requests.
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
@@ -236,7 +246,7 @@ handle_request(Command, Timeout0, From, State0) ->
     State = maybe_retry(State0),
     case State#state.status of
         up -> send(Command, Timeout, From, State);
-        unavailable -> {reply, {error, helper_unavailable}, State};
+        unavailable -> {reply, {error, helper_unavailable}, tell(State)};
         _ -> {reply, {error, helper_down}, State}
     end.
 
@@ -262,23 +272,24 @@ send(Command, Timeout, From, State) ->
              State#state{tag = (Tag + 1) band 16#FFFFFFFF,
                          pending = Pending#{Tag => {From, Command, Timer}}}};
         false ->
-            {reply, {error, timeout}, note_silence(State)};
+            {reply, {error, timeout}, check_hung(State)};
         {'EXIT', _} ->
             %% The port is going away; its exit message follows.
             {reply, {error, helper_down}, State}
     end.
 
-handle_frame(Frame, #state{pending = Pending} = State) ->
+handle_frame(Frame, #state{pending = Pending} = State0) ->
+    State = State0#state{heard = now_ms()},
     case epmd_docker_wire:decode(Frame) of
         {ok, Tag, Answer} ->
             case maps:take(Tag, Pending) of
                 {{From, Command, Timer}, Rest} ->
                     _ = erlang:cancel_timer(Timer),
                     gen_server:reply(From, epmd_docker_wire:check(Command, Answer)),
-                    State#state{pending = Rest, silent = 0};
+                    State#state{pending = Rest};
                 error ->
                     %% The answer to a request that already timed out.
-                    State#state{silent = 0}
+                    State
             end;
         {error, garbage} when not State#state.garbage_logged ->
             ?LOG_WARNING("epmd_docker: ignored a ~b-byte frame from the helper "
@@ -293,40 +304,54 @@ request_timeout(Tag, Timer, #state{pending = Pending} = State) ->
     case maps:take(Tag, Pending) of
         {{From, _Command, Timer}, Rest} ->
             gen_server:reply(From, {error, timeout}),
-            note_silence(State#state{pending = Rest});
+            check_hung(State#state{pending = Rest});
         _ ->
             State
     end.
 
-%% Requests that time out one after another mean the helper hangs; a restart
-%% costs only its cache.
-note_silence(#state{silent = Silent} = State) when Silent + 1 >= ?MAX_SILENT ->
-    ?LOG_WARNING("epmd_docker: the helper did not answer ~b requests in a "
-                 "row; restarting it", [Silent + 1]),
-    close(State#state.port),
-    port_down(stopped_answering, State#state{silent = 0});
-note_silence(#state{silent = Silent} = State) ->
-    State#state{silent = Silent + 1}.
+%% A request timed out. If the helper has been silent for long, it hangs: a
+%% restart costs only its cache. Closing the port closes its stdin, on which
+%% the helper exits.
+check_hung(#state{heard = Heard} = State) ->
+    case now_ms() - Heard of
+        Silent when Silent >= ?HUNG_AFTER ->
+            close(State#state.port),
+            port_down({silent, Silent}, State);
+        _ ->
+            State
+    end.
 
 %% The port
 
-open(State) ->
+open(State0) ->
     Now = now_ms(),
+    State = cancel_reopen(State0),
     Paths = helper_paths(State#state.helper),
     case open_first(Paths, port_options(State#state.network), []) of
         {ok, Port, Path} ->
             State#state{status = up, port = Port, path = Path, up_since = Now,
-                        last_attempt = Now, silent = 0,
+                        last_attempt = Now, heard = Now,
                         garbage_logged = false};
         {error, Failures} ->
-            case State#state.status of
-                unavailable -> ok;
-                _ -> log_unavailable(Failures)
-            end,
-            _ = erlang:send_after(?MAX_BACKOFF, self(), reopen),
-            State#state{status = unavailable, port = undefined,
-                        path = undefined, last_attempt = Now}
+            Untold = case State#state.status of
+                         unavailable -> State#state.untold;
+                         _ -> Failures
+                     end,
+            reopen_after(?MAX_BACKOFF,
+                         State#state{status = unavailable, port = undefined,
+                                     path = undefined, last_attempt = Now,
+                                     untold = Untold})
     end.
+
+%% A missing helper is logged once, at the first request it fails, not when
+%% the port is first opened: during boot the log line would be printed twice
+%% (by the boot-time handler and again by the default one), and a node that
+%% never dials a container need not complain at all.
+tell(#state{untold = told} = State) ->
+    State;
+tell(#state{untold = Failures} = State) ->
+    log_unavailable(Failures),
+    State#state{untold = told}.
 
 open_first([], _Options, Failures) ->
     {error, lists:reverse(Failures)};
@@ -355,11 +380,23 @@ port_down(Why, #state{pending = Pending} = State) ->
                   true -> ?MIN_BACKOFF;
                   false -> State#state.backoff
               end,
-    ?LOG_WARNING("epmd_docker: the helper ~ts exited (~ts); restarting it in "
+    ?LOG_WARNING("epmd_docker: the helper ~ts stopped (~ts); restarting it in "
                  "~b ms", [State#state.path, describe_exit(Why), Backoff]),
-    _ = erlang:send_after(Backoff, self(), reopen),
-    State#state{status = down, port = undefined, pending = #{},
-                backoff = min(2 * Backoff, ?MAX_BACKOFF), silent = 0}.
+    reopen_after(Backoff,
+                 State#state{status = down, port = undefined, pending = #{},
+                             backoff = min(2 * Backoff, ?MAX_BACKOFF),
+                             restarts = State#state.restarts + 1}).
+
+%% One reopen timer at most, however often an open fails.
+reopen_after(Delay, State) ->
+    Timer = erlang:start_timer(Delay, self(), reopen),
+    (cancel_reopen(State))#state{reopen = Timer}.
+
+cancel_reopen(#state{reopen = undefined} = State) ->
+    State;
+cancel_reopen(#state{reopen = Timer} = State) ->
+    _ = erlang:cancel_timer(Timer),
+    State#state{reopen = undefined}.
 
 close(undefined) ->
     ok;
@@ -379,8 +416,9 @@ helper_paths(undefined) ->
            end,
     Beside = case code:which(?MODULE) of
                  Beam when is_list(Beam) ->
-                     [filename:join([filename:dirname(Beam), "..", "priv",
-                                     "epmd-docker"])];
+                     %% .../ebin/epmd_docker_helper.beam -> .../priv
+                     [filename:join([filename:dirname(filename:dirname(Beam)),
+                                     "priv", "epmd-docker"])];
                  _ ->
                      %% cover_compiled, preloaded, non_existing
                      []
@@ -408,8 +446,8 @@ log_unavailable(Failures) ->
 
 describe_exit({exit_status, Status}) ->
     io_lib:format("exit status ~b", [Status]);
-describe_exit(stopped_answering) ->
-    "stopped answering";
+describe_exit({silent, Ms}) ->
+    io_lib:format("nothing sent for ~b ms while requests timed out", [Ms]);
 describe_exit(Reason) ->
     io_lib:format("~tp", [Reason]).
 
@@ -484,6 +522,7 @@ timeout_env_test() ->
 
 describe_exit_test_() ->
     [?_assertEqual("exit status 3", lists:flatten(describe_exit({exit_status, 3}))),
-     ?_assertEqual("stopped answering", describe_exit(stopped_answering))].
+     ?_assertEqual("nothing sent for 5000 ms while requests timed out",
+                   lists:flatten(describe_exit({silent, 5000})))].
 
 -endif.

@@ -97,8 +97,9 @@ check(_, _) ->
 reason(not_found) ->
     "no running container answers to that name";
 reason({ambiguous, Candidates}) ->
+    Names = [unicode:characters_to_list(C) || C <- Candidates],
     lists:flatten(["several running containers answer to that name: ",
-                   lists:join(", ", [unicode:characters_to_list(C) || C <- Candidates])]);
+                   lists:join(", ", Names)]);
 reason(ambiguous) ->
     "several running containers answer to that name";
 reason(no_address) ->
