@@ -128,7 +128,12 @@ func TestNameForms(t *testing.T) {
 // address by the same admin node. The cache TTL is ten minutes, so only the
 // Docker event can explain a fresh answer.
 func TestRestartMovesAddress(t *testing.T) {
-	c := startNode(t, nodeSpec{DockerArgs: []string{"--name", "moving-" + randHex(3)}})
+	// A network of its own, so that no other container takes or frees
+	// addresses in between: the lowest free address goes to the next start.
+	network := "e2e-moving-" + randHex(3)
+	docker(t, "network", "create", "--label", label, network)
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
+	c := startNode(t, nodeSpec{DockerArgs: []string{"--name", "moving-" + randHex(3), "--network", network}})
 	a := startAdmin(t, []string{"EPMD_DOCKER_TTL=10m"})
 	if got := a.Connect(c.Node); got != "true" {
 		t.Fatalf("first connect_node(%s) = %s\n%s", c.Node, got, a.Output())
@@ -137,13 +142,13 @@ func TestRestartMovesAddress(t *testing.T) {
 
 	docker(t, "stop", "-t", "1", c.ID)
 	// Take the stopped container's address, so that the restart gets another.
-	filler := docker(t, "run", "-d", "--label", label, "-v", "/usr:/usr:ro", image, "sleep", "600")
+	filler := docker(t, "run", "-d", "--label", label, "--network", network, "-v", "/usr:/usr:ro", image, "sleep", "600")
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", filler).Run() })
 	docker(t, "start", c.ID)
 	waitRegistered(t, c.ID, "app")
 	after := containerIP(t, c.ID)
-	if after == before {
-		t.Fatalf("test setup: address did not change (%s)", after)
+	if after == before || containerIP(t, filler) != before {
+		t.Fatalf("test setup: want the filler on the old address %s and the node elsewhere; node is on %s, filler on %s", before, after, containerIP(t, filler))
 	}
 	a.Eval(fmt.Sprintf("erlang:disconnect_node('%s')", c.Node), 5*time.Second)
 	if got := a.Connect(c.Node); got != "true" {
@@ -210,6 +215,7 @@ func TestUnknownHost(t *testing.T) {
 		t.Fatalf("connect_node(app@%s) = %s, want false", host, got)
 	}
 	// net_setuptime defaults to 7 s; failing later would block net_kernel.
+	t.Logf("connect_node to an unknown host answered false in %v", took)
 	if took > 7*time.Second {
 		t.Errorf("connect_node to an unknown host took %v, want well under the 7 s setup time", took)
 	}
@@ -220,6 +226,7 @@ func TestUnknownHost(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("log line seen %v after the connect", time.Since(start))
 	if got := a.Connect(c.Node); got != "true" {
 		t.Fatalf("after the failure, connect_node(%s) = %s", c.Node, got)
 	}
