@@ -178,7 +178,7 @@ type Admin struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	mu     sync.Mutex
-	output []string          // every line the node printed
+	output []string // every line the node printed
 	result map[int]chan string
 	nextID int
 	Name   string

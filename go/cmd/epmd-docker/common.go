@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +10,10 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -53,8 +57,15 @@ func exitCode(stderr io.Writer, err error) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "epmd-docker: %s\nrun 'epmd-docker help' for usage\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
+		help := "epmd-docker help"
+		var ce *cmdUsage
+		if errors.As(err, &ce) {
+			help = "epmd-docker " + ce.cmd + " --help"
+		}
+		fmt.Fprintf(stderr, "epmd-docker: %s\nrun '%s' for usage\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "), help)
 		return exitUsage
+	case errors.Is(err, errQuiet) && errors.Is(err, wire.ErrUnavailable):
+		return exitUnavailable
 	case errors.Is(err, errQuiet):
 		return exitFailed
 	case errors.Is(err, wire.ErrUnavailable):
@@ -68,3 +79,96 @@ func exitCode(stderr io.Writer, err error) int {
 
 // errQuiet is a failure whose explanation the command already printed.
 var errQuiet = errors.New("failed")
+
+// errQuietUnavailable is errQuiet for a Docker daemon that could not be
+// reached: exit status 3, nothing more printed.
+var errQuietUnavailable = fmt.Errorf("%w: %w", errQuiet, wire.ErrUnavailable)
+
+// dockerTimeout bounds each command's Docker requests: a daemon that has
+// not answered by then is treated as unavailable.
+const dockerTimeout = 10 * time.Second
+
+// newResolver returns a Resolver over the Docker daemon that the
+// environment names, configured from EPMD_DOCKER_* settings. It does not
+// contact the daemon.
+func newResolver(log *slog.Logger) (*resolve.Resolver, error) {
+	_, r, err := newDocker(log)
+	return r, err
+}
+
+// newDocker returns a Docker client configured as the docker CLI would be
+// (DOCKER_HOST and friends; the API version negotiated on first contact)
+// and a Resolver reading from it.
+func newDocker(log *slog.Logger) (*docker.Client, *resolve.Resolver, error) {
+	api, err := docker.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := resolve.ConfigFromEnv()
+	if err != nil {
+		api.Close()
+		return nil, nil, err
+	}
+	cfg.Logger = log
+	return api, resolve.New(api, cfg), nil
+}
+
+// parseFlags parses a subcommand's arguments. Flags may come before or
+// after the positional arguments, as people type them; everything after a
+// "--" is returned in rest, unparsed. --help prints help to stdout and
+// returns flag.ErrHelp; a mistake returns a usage error naming cmd.
+func parseFlags(fs *flag.FlagSet, cmd, help string, stdout io.Writer, args []string) (pos, rest []string, err error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fmt.Fprint(stdout, help)
+			return nil, nil, err
+		case err != nil:
+			return nil, nil, cmdUsageError(cmd, "%v", err)
+		}
+		left := fs.Args()
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			return pos, left, nil
+		}
+		if len(left) == 0 {
+			return pos, nil, nil
+		}
+		pos = append(pos, left[0])
+		args = left[1:]
+	}
+}
+
+// cmdUsage is a usage error in the command line of subcommand cmd.
+type cmdUsage struct {
+	cmd string
+	err error
+}
+
+func (e *cmdUsage) Error() string { return e.err.Error() }
+func (e *cmdUsage) Unwrap() error { return e.err }
+
+// cmdUsageError is usageError for subcommand cmd, whose --help the message
+// then points to.
+func cmdUsageError(cmd, format string, a ...any) error {
+	return &cmdUsage{cmd: cmd, err: usageError(cmd+": "+format, a...)}
+}
+
+// shortID is the 12-digit form of a container ID that docker ps shows.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// unavailable explains a Docker error for a person when the context's
+// deadline, rather than the daemon, ended the request.
+func unavailable(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, wire.ErrUnavailable) {
+		return fmt.Errorf("%w: no answer within %v (%v)", wire.ErrUnavailable, dockerTimeout, err)
+	}
+	return err
+}

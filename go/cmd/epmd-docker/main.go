@@ -46,13 +46,18 @@ type stdio struct {
 	out, err io.Writer
 }
 
-const usage = `epmd-docker: resolve Erlang node hostnames in Docker containers
+const usage = `epmd-docker: find and reach Erlang nodes in Docker containers
 
 Usage:
-  epmd-docker resolve HOST [--inet6] [--json]   print the address HOST resolves to
-  epmd-docker port                              serve the Erlang side over stdin/stdout
-  epmd-docker version                           print the version
-  epmd-docker help                              print this help
+  epmd-docker resolve HOST [--inet6] [--json]    the address node@HOST is dialled at, and why
+  epmd-docker ls [--json]                        running containers and the Erlang nodes in them
+  epmd-docker doctor [--json]                    check the setup, and say what to fix
+  epmd-docker remsh TARGET [flags] [-- ERL_ARGS]  open a remote shell on a container's node
+  epmd-docker port                               serve the Erlang side over stdin/stdout
+  epmd-docker version                            print the version
+  epmd-docker help                               print this help
+
+Run 'epmd-docker COMMAND --help' for a command's flags.
 
 HOST is what follows the @ in node@HOST: a running container's hostname (by
 default its 12-digit ID), its name, ID or unique ID prefix, a network alias,
@@ -63,9 +68,14 @@ Settings (environment):
   EPMD_DOCKER_NETWORK   network whose address to use for containers on several
   EPMD_DOCKER_TTL       how long an answer is cached (Go duration, default 30s)
   EPMD_DOCKER_LOG       log level on stderr: debug, info, warn (default), error
+  NO_COLOR              no colour even on a terminal
 
-Exit status: 0 done, 1 not resolved or a check failed, 2 usage error,
-3 Docker could not be reached.
+Output: the answer goes to stdout, diagnostics to stderr; colour only when
+stdout is a terminal.
+
+Exit status: 0 done; 1 not found, ambiguous, or a check failed; 2 usage
+error; 3 Docker could not be reached. remsh exits with erl's status once
+erl runs.
 `
 
 func main() {
@@ -87,6 +97,12 @@ func run(ctx context.Context, args []string, std stdio) int {
 		cmd = &portCmd{std: std}
 	case "resolve":
 		cmd = &resolveCmd{std: std}
+	case "ls":
+		cmd = &lsCmd{std: std}
+	case "doctor":
+		cmd = &doctorCmd{std: std}
+	case "remsh":
+		cmd = &remshCmd{std: std}
 	case "version", "--version":
 		fmt.Fprintln(std.out, version())
 		return exitOK

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"strings"
 	"time"
@@ -105,12 +106,16 @@ type Container struct {
 // container's endpoints stay the same (a hostname is fixed at create time,
 // aliases at connect time), which is why a caller may keep Details keyed by
 // container ID and check it against the list's endpoint IDs.
+//
+// Details also carries everything the list does, so that one inspect after
+// an event is enough to bring a single container up to date.
 type Details struct {
 	ID          string
 	Name        string // without the leading slash
 	Hostname    string
 	Domainname  string
-	Running     bool
+	Running     bool              // running, and neither paused nor restarting
+	Labels      map[string]string // never nil
 	NetworkMode string
 	Networks    map[string]Endpoint
 }
@@ -188,10 +193,13 @@ func (c *Client) Inspect(ctx context.Context, id string) (Details, error) {
 	d := Details{
 		ID:       r.ID,
 		Name:     strings.TrimPrefix(r.Name, "/"),
+		Labels:   map[string]string{},
 		Networks: map[string]Endpoint{},
 	}
 	if r.State != nil {
-		d.Running = r.State.Running && !r.State.Paused
+		// As the list's State "running": a paused or restarting
+		// container has no node that can answer.
+		d.Running = r.State.Running && !r.State.Paused && !r.State.Restarting
 	}
 	if r.HostConfig != nil {
 		d.NetworkMode = string(r.HostConfig.NetworkMode)
@@ -199,6 +207,7 @@ func (c *Client) Inspect(ctx context.Context, id string) (Details, error) {
 	if r.Config != nil {
 		d.Hostname = r.Config.Hostname
 		d.Domainname = r.Config.Domainname
+		maps.Copy(d.Labels, r.Config.Labels)
 	}
 	if r.NetworkSettings != nil {
 		for name, ep := range r.NetworkSettings.Networks {

@@ -121,7 +121,8 @@ func TestAgainstDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.ID != id || d.Name != u+"-c" || d.Hostname != "hc" || d.Domainname != "example.org" || !d.Running {
+	if d.ID != id || d.Name != u+"-c" || d.Hostname != "hc" || d.Domainname != "example.org" || !d.Running ||
+		d.Labels["com.docker.compose.service"] != "api" || d.NetworkMode != got.NetworkMode {
 		t.Errorf("got %+v", d)
 	}
 	dep := d.Networks[net]

@@ -78,6 +78,10 @@ type fakeAPI struct {
 	listErr    error
 	listGate   chan struct{} // if set, ListRunning waits for it to close
 	listDelay  time.Duration
+	// If set, Inspect waits for inspectGate to close, then fails with
+	// inspectErr if that is set.
+	inspectGate chan struct{}
+	inspectErr  error
 
 	lists, inspects atomic.Int64
 
@@ -135,11 +139,28 @@ func (f *fakeAPI) ListRunning(ctx context.Context) ([]docker.Container, error) {
 func (f *fakeAPI) Inspect(ctx context.Context, id string) (docker.Details, error) {
 	f.inspects.Add(1)
 	f.mu.Lock()
+	gate, err := f.inspectGate, f.inspectErr
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return docker.Details{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return docker.Details{}, err
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, c := range f.containers {
 		if c.id == id {
+			labels := map[string]string{}
+			for k, v := range c.labels {
+				labels[k] = v
+			}
 			return docker.Details{ID: c.id, Name: c.name, Hostname: c.hostname, Domainname: c.domain,
-				Running: c.runState() == "running", NetworkMode: c.netMode(), Networks: c.endpoints(true)}, nil
+				Running: c.runState() == "running", Labels: labels, NetworkMode: c.netMode(), Networks: c.endpoints(true)}, nil
 		}
 	}
 	return docker.Details{}, fmt.Errorf("inspect container %s: %w", id, wire.ErrNotFound)
@@ -188,6 +209,25 @@ func waitSub(t *testing.T, f *fakeAPI) *fakeStream {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event subscription")
 		return nil
+	}
+}
+
+// settle waits until no round is in flight, such as the one that starts
+// when the stream opens.
+func settle(t *testing.T, r *Resolver) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		idle := r.flight == nil
+		r.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a round is still in flight after 5s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -59,11 +59,31 @@
 // container has since taken it over; with the stream down nobody would
 // notice such changes, so every lookup then asks Docker.
 //
-// A lookup that misses costs one container list request plus matching in
-// memory: what only an inspect can tell (hostname, aliases) is kept per
-// container ID, and checked against the endpoint IDs in each new list, so only
-// containers not seen before are inspected, concurrently. Concurrent misses
-// share one list request.
+// # The container set
+//
+// While the stream is open the resolver also keeps the set of running
+// containers, so that a lookup that misses the answer cache is matched in
+// memory instead of asking Docker. The set comes from a round (one
+// container list, plus an inspect of each container not seen before), and
+// is patched by events: an event first empties the answer caches, then its
+// container is inspected once and replaced in the set, or removed from it.
+// Until the patch is in, lookups do not use the set. A round runs as soon as
+// the stream opens, and again every TTL/2, and a set older than the TTL is
+// not used: the TTL bounds the staleness of a missed event for the set as
+// it does for answers.
+//
+// The set answers only when it finds exactly one container. "Not found",
+// "ambiguous" and "no address" are always checked with a round, since a
+// container may have started an instant ago, its event still on the way;
+// so a name that is no container's (an ordinary host) costs a list, once
+// per NegativeTTL.
+//
+// A round costs one container list request plus matching in memory: what
+// only an inspect can tell (hostname, aliases) is kept per container ID, and
+// checked against the endpoint IDs in each new list, so only containers not
+// seen before are inspected, concurrently. Concurrent misses share one
+// round. Without an event stream, or with the TTL disabled, every lookup
+// runs one.
 package resolve
 
 import (
@@ -184,6 +204,7 @@ type Resolver struct {
 	answers   *expirable.LRU[key, Match] // nil when disabled
 	negatives *expirable.LRU[key, error] // nil when disabled
 	details   *expirable.LRU[string, docker.Details]
+	ttl       time.Duration // of answers and the container set; 0 when disabled
 
 	mu sync.Mutex
 	// gen counts invalidations. A round records gen when it starts, and
@@ -193,8 +214,14 @@ type Resolver struct {
 	gen    uint64
 	live   bool   // an event stream is open
 	flight *round // the round in progress, if any
+	// view is the container set (see the package comment); nil when
+	// there is none to trust. patching counts the events received
+	// whose patch is not in yet: while it is not zero, view is not used.
+	view     *view
+	patching int
 
-	rounds atomic.Int64 // rounds run, for tests and diagnostics
+	rounds  atomic.Int64 // rounds run, for tests and diagnostics
+	handled atomic.Int64 // events handled (and patched in), likewise
 }
 
 type key struct {
@@ -229,6 +256,7 @@ func New(api API, cfg Config) *Resolver {
 	}
 	if ttl > 0 {
 		r.answers = expirable.NewLRU[key, Match](answerCacheSize, nil, ttl)
+		r.ttl = ttl
 	}
 	if nttl > 0 {
 		r.negatives = expirable.NewLRU[key, error](answerCacheSize, nil, nttl)
@@ -272,6 +300,10 @@ func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Ma
 		if err, ok := r.negatives.Get(k); ok {
 			return Match{}, err
 		}
+	}
+
+	if m, ok := r.fromView(k, host); ok {
+		return m, nil
 	}
 
 	rd, err := r.fetch(ctx)
@@ -342,7 +374,9 @@ func (r *Resolver) List(ctx context.Context) ([]wire.Container, error) {
 }
 
 // invalidate empties the answer caches, and forgets the inspect results of
-// container id ("" for none, all for all).
+// container id ("" for none, all for all); all also drops the container
+// set. A single container's entry in the set is patched by the event
+// handler, not here.
 func (r *Resolver) invalidate(id string, all bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -352,6 +386,9 @@ func (r *Resolver) invalidate(id string, all bool) {
 func (r *Resolver) invalidateLocked(id string, all bool) {
 	r.gen++
 	r.flight = nil // a round in progress may have listed before the change
+	if all {
+		r.view = nil
+	}
 	if r.answers != nil {
 		r.answers.Purge()
 	}

@@ -261,10 +261,11 @@ func TestNegativeTTL(t *testing.T) {
 func TestErrorsNotCached(t *testing.T) {
 	f := newFake(cWeb)
 	r := New(f, Config{TTL: time.Hour, NegativeTTL: time.Hour})
-	watch(t, r, f)
+	// Failing from the start, so that no container set is made.
 	f.mu.Lock()
 	f.listErr = fmt.Errorf("list containers: %w: boom", wire.ErrUnavailable)
 	f.mu.Unlock()
+	watch(t, r, f)
 	if _, err := r.Resolve(context.Background(), "web", wire.Inet); !errors.Is(err, wire.ErrUnavailable) {
 		t.Fatalf("got %v, want unavailable", err)
 	}
@@ -343,6 +344,10 @@ func TestRoundStartedBeforeEventNotCached(t *testing.T) {
 	f := newFake(cWeb)
 	r := New(f, Config{TTL: time.Hour})
 	watch(t, r, f)
+	// No container set: this is about rounds.
+	settle(t, r)
+	r.invalidate("", true)
+	lists := f.lists.Load()
 	gate := make(chan struct{})
 	f.mu.Lock()
 	f.listGate = gate
@@ -353,7 +358,7 @@ func TestRoundStartedBeforeEventNotCached(t *testing.T) {
 		_, err := r.Resolve(context.Background(), "web", wire.Inet)
 		done <- err
 	}()
-	eventually(t, func() bool { return f.lists.Load() == 1 })
+	eventually(t, func() bool { return f.lists.Load() == lists+1 })
 	// The list is in flight; an event arrives before it returns.
 	f.emit(t, docker.Event{Type: "container", Action: "die", ContainerID: cWeb.id})
 	eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.flight == nil })
@@ -407,11 +412,12 @@ func TestStreamLoss(t *testing.T) {
 	f.mu.Unlock()
 	waitSub(t, f)
 	waitLive(t, r)
+	settle(t, r) // the round that starts with the stream
 	before = f.lists.Load()
 	r.Resolve(ctx, "web", wire.Inet)
-	r.Resolve(ctx, "web", wire.Inet)
-	if n := f.lists.Load() - before; n != 1 {
-		t.Fatalf("got %d lists once back, want 1", n)
+	r.Resolve(ctx, "custom", wire.Inet)
+	if n := f.lists.Load() - before; n != 0 {
+		t.Fatalf("got %d lists once back, want 0: the container set is back", n)
 	}
 }
 

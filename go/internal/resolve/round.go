@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
@@ -22,15 +23,7 @@ type round struct {
 // progress if one started since the last invalidation.
 func (r *Resolver) fetch(ctx context.Context) (*round, error) {
 	r.mu.Lock()
-	rd := r.flight
-	if rd == nil {
-		rd = &round{gen: r.gen, done: make(chan struct{})}
-		r.flight = rd
-		// Detached from ctx: other lookups may come to wait on this
-		// round, and the inspect results it gathers are worth keeping
-		// even if the first caller gives up.
-		go r.run(context.WithoutCancel(ctx), rd)
-	}
+	rd := r.startLocked(ctx)
 	r.mu.Unlock()
 
 	select {
@@ -41,22 +34,46 @@ func (r *Resolver) fetch(ctx context.Context) (*round, error) {
 	}
 }
 
-// run performs round rd.
+// startLocked returns the round in progress, starting one if there is
+// none. r.mu must be held.
+func (r *Resolver) startLocked(ctx context.Context) *round {
+	if r.flight == nil {
+		r.flight = &round{gen: r.gen, done: make(chan struct{})}
+		// Detached from ctx: other lookups may come to wait on this
+		// round, and the inspect results it gathers are worth keeping
+		// even if the first caller gives up.
+		go r.run(context.WithoutCancel(ctx), r.flight)
+	}
+	return r.flight
+}
+
+// run performs round rd. Its containers become the container set if no
+// event came in while it ran and the stream is still open: the list is then
+// known to be as current as the events.
 func (r *Resolver) run(ctx context.Context, rd *round) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	r.rounds.Add(1)
-	rd.cands, rd.err = r.collect(ctx)
+	base, err := r.collect(ctx)
 	r.mu.Lock()
 	if r.flight == rd {
 		r.flight = nil
+	}
+	rd.err = err
+	if err == nil {
+		v := newView(base, time.Now().Add(r.ttl))
+		rd.cands = v.cands
+		if r.live && r.gen == rd.gen && r.ttl > 0 {
+			r.view = v
+		}
 	}
 	r.mu.Unlock()
 	close(rd.done)
 }
 
 // collect lists the running containers and completes each with its
-// inspect results, from the cache when they still fit.
+// inspect results, from the cache when they still fit. The candidates it
+// returns have their own networks only (see joined).
 func (r *Resolver) collect(ctx context.Context) ([]candidate, error) {
 	list, err := r.api.ListRunning(ctx)
 	if err != nil {
@@ -118,7 +135,6 @@ func (r *Resolver) collect(ctx context.Context) ([]candidate, error) {
 		}
 		cands = append(cands, newCandidate(c, details[i]))
 	}
-	joinNetworks(cands)
 	return cands, nil
 }
 

@@ -78,6 +78,13 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 		defer t.Stop()
 		stable = t.C
 	}
+	// Each round renews the container set before it is TTL old.
+	var resync <-chan time.Time
+	if r.ttl > 0 {
+		t := time.NewTicker(r.ttl / 2)
+		defer t.Stop()
+		resync = t.C
+	}
 	for {
 		select {
 		case ev, ok := <-events:
@@ -90,8 +97,14 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 			// can turn "not found" into an address or one address
 			// into an ambiguity for names that never mentioned this
 			// container, and working out which names an event affects
-			// would be more code than the cache saves.
-			r.invalidate(ev.ContainerID, false)
+			// would be more code than the cache saves. The container
+			// set, though, is patched: one inspect, not a list.
+			if r.eventArrived(ev.ContainerID) {
+				r.patch(ctx, ev.ContainerID)
+			}
+			r.handled.Add(1)
+		case <-resync:
+			r.refresh()
 		case err, ok := <-errs:
 			if !ok || err == nil {
 				return errors.New("docker event stream ended")
@@ -106,11 +119,15 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 }
 
 // setLive records whether an event stream is open. Either way the caches
-// are emptied: on the way up because events were missed, on the way down
-// because none will arrive.
+// and the container set are emptied: on the way up because events were
+// missed, on the way down because none will arrive. On the way up a round
+// starts at once, so that the first lookups find a container set.
 func (r *Resolver) setLive(live bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.invalidateLocked("", true)
 	r.live = live
+	if live && r.ttl > 0 {
+		r.startLocked(context.Background())
+	}
 }
