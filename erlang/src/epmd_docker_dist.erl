@@ -20,6 +20,9 @@
 %% Selecting this carrier
 -export([select/1]).
 
+%% Shared with the IPv6 and TLS shims
+-export([select/2]).
+
 %% Delegated to inet_tcp_dist
 -export([listen/1]).
 -export([listen/2]).
@@ -43,10 +46,18 @@
 -spec select(Node) -> boolean() when
       Node :: node().
 select(Node) ->
+    select(Node, inet).
+
+%% select/1 for a carrier of address family Family: epmd_docker6_dist
+%% (inet6) and epmd_docker_tls_dist (inet) answer with it.
+-spec select(Node, Family) -> boolean() when
+      Node :: node(),
+      Family :: inet | inet6.
+select(Node, Family) ->
     try split_node(Node) of
         {ok, Name, Host} ->
             %% {ok, Ip} or {ok, Ip, Port, Version}: either way reachable.
-            Found = epmd_docker:address_please(Name, Host, inet),
+            Found = epmd_docker:address_please(Name, Host, Family),
             element(1, Found) =:= ok;
         error ->
             false

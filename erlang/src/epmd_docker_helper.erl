@@ -61,11 +61,25 @@
 -define(HUNG_AFTER, 5000).
 %% A missing helper is retried on demand at most this often.
 -define(RETRY_ON_DEMAND, 1000).
+%% A helper that exits this soon after it was started, before it sent
+%% anything, with the status erl_child_setup gives a failed exec (the
+%% errno), could not be run at all: it is treated like a missing one.
+-define(EXEC_FAILED_WITHIN, 1000).
+%% The longest reply accepted. Replies are framed {packet,4}, but the
+%% framing is undone here rather than by the port driver: the driver
+%% allocates whatever a length prefix declares (up to 4 GiB) and then waits
+%% for that many bytes, so a helper that wrote anything but a frame (a stray
+%% line on stdout) would cost gigabytes and swallow every later reply. A
+%% list of a thousand containers is about 150 KiB.
+-define(MAX_REPLY, (16 * 1024 * 1024)).
 
 -type options() :: #{name => atom() | none,
                      helper => file:filename(),
                      network => string()}.
 -type status() :: starting | up | down | unavailable.
+%% A program that could not be run and why; {none, no_helper} when there
+%% was no program to try.
+-type failure() :: {file:filename(), term()} | {none, no_helper}.
 %% Spelled out: gen_server's own types for these are not in every release.
 -type server() :: pid() | atom().
 -type from() :: {pid(), term()}.
@@ -85,10 +99,14 @@
           last_attempt = 0 :: integer(),
           reopen :: reference() | undefined,      % the one pending reopen
           heard = 0 :: integer(),                 % when it last sent a frame
+          buffer = <<>> :: binary(),              % the start of a frame
+          answered = false :: boolean(),          % sent a frame since opened
           restarts = 0 :: non_neg_integer(),
           garbage_logged = false :: boolean(),
-          %% Why the helper could not be run, until it is told in the log.
-          untold = told :: [{file:filename(), term()}] | told
+          %% Why the helper could not be run: not yet in the log, and
+          %% already in it since the helper last answered.
+          untold = [] :: [failure()],
+          told = [] :: [failure()]
          }).
 
 %% Starting and stopping
@@ -163,9 +181,11 @@ timeout() ->
     end.
 
 %% What the owner is doing, for tests and for people debugging a node.
+%% os_pid is the helper's operating system process, while one runs.
 -spec status(server()) ->
           #{status := status(), path := file:filename() | undefined,
-            pending := non_neg_integer(), restarts := non_neg_integer()} |
+            pending := non_neg_integer(), restarts := non_neg_integer(),
+            os_pid := non_neg_integer() | undefined} |
           {error, helper_down}.
 status(Server) ->
     try
@@ -201,9 +221,9 @@ handle_call({request, Command, Timeout}, From, State) ->
     handle_request(Command, Timeout, From, State);
 handle_call(status, _From, State) ->
     #state{status = Status, path = Path, pending = Pending,
-           restarts = Restarts} = State,
+           restarts = Restarts, port = Port} = State,
     {reply, #{status => Status, path => Path, pending => map_size(Pending),
-              restarts => Restarts}, State};
+              restarts => Restarts, os_pid => os_pid(Port)}, State};
 handle_call(_Unknown, _From, State) ->
     {reply, {error, bad_request}, State}.
 
@@ -212,8 +232,8 @@ handle_cast(_Unknown, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), #state{}) -> {noreply, #state{}}.
-handle_info({Port, {data, Frame}}, #state{port = Port} = State) ->
-    {noreply, handle_frame(Frame, State)};
+handle_info({Port, {data, Bytes}}, #state{port = Port} = State) ->
+    {noreply, handle_data(Bytes, State)};
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
     {noreply, port_down({exit_status, Status}, State)};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
@@ -278,8 +298,24 @@ send(Command, Timeout, From, State) ->
             {reply, {error, helper_down}, State}
     end.
 
+%% Splits what the helper wrote into {packet,4} frames. A length prefix over
+%% ?MAX_REPLY means the stream is out of step for good: nothing later can be
+%% trusted, so the helper is restarted at once instead of waiting to be
+%% found silent.
+handle_data(Bytes, #state{buffer = Buffer} = State) ->
+    frames(<<Buffer/binary, Bytes/binary>>, State).
+
+frames(<<Length:32, _/binary>>, State) when Length > ?MAX_REPLY ->
+    port_down({bad_frame, Length}, abandon(State));
+frames(<<Length:32, Frame:Length/binary, Rest/binary>>, State) ->
+    frames(Rest, handle_frame(Frame, State));
+frames(Partial, State) ->
+    State#state{buffer = Partial}.
+
 handle_frame(Frame, #state{pending = Pending} = State0) ->
-    State = State0#state{heard = now_ms()},
+    %% A helper that answers is one that runs: a later failure to run one
+    %% is news again.
+    State = State0#state{heard = now_ms(), answered = true, told = []},
     case epmd_docker_wire:decode(Frame) of
         {ok, Tag, Answer} ->
             case maps:take(Tag, Pending) of
@@ -315,10 +351,41 @@ request_timeout(Tag, Timer, #state{pending = Pending} = State) ->
 check_hung(#state{heard = Heard} = State) ->
     case now_ms() - Heard of
         Silent when Silent >= ?HUNG_AFTER ->
-            close(State#state.port),
-            port_down({silent, Silent}, State);
+            port_down({silent, Silent}, abandon(State));
         _ ->
             State
+    end.
+
+%% Gives up on a running helper. Closing its stdin asks it to exit, which a
+%% hung or stopped helper never does, so it is killed as well; first, while
+%% it is certainly still our child and its process ID cannot have been
+%% reused.
+abandon(#state{port = Port} = State) ->
+    kill(os_pid(Port)),
+    close(Port),
+    State#state{port = undefined}.
+
+os_pid(undefined) ->
+    undefined;
+os_pid(Port) ->
+    case catch erlang:port_info(Port, os_pid) of
+        {os_pid, OsPid} when is_integer(OsPid) -> OsPid;
+        _ -> undefined
+    end.
+
+%% kill(1), run without a shell; its exit status and any output arrive as
+%% messages from a port that is not ours, which handle_info/2 drops.
+kill(undefined) ->
+    ok;
+kill(OsPid) ->
+    case os:find_executable("kill") of
+        false ->
+            ok;
+        Kill ->
+            _ = catch open_port({spawn_executable, Kill},
+                                [{args, ["-KILL", integer_to_list(OsPid)]},
+                                 exit_status, stderr_to_stdout]),
+            ok
     end.
 
 %% The port
@@ -330,29 +397,35 @@ open(State0) ->
     case open_first(Paths, port_options(State#state.network), []) of
         {ok, Port, Path} ->
             State#state{status = up, port = Port, path = Path, up_since = Now,
-                        last_attempt = Now, heard = Now,
-                        garbage_logged = false};
+                        last_attempt = Now, heard = Now, buffer = <<>>,
+                        answered = false, garbage_logged = false,
+                        untold = []};
         {error, Failures} ->
-            Untold = case State#state.status of
-                         unavailable -> State#state.untold;
-                         _ -> Failures
-                     end,
-            reopen_after(?MAX_BACKOFF,
-                         State#state{status = unavailable, port = undefined,
-                                     path = undefined, last_attempt = Now,
-                                     untold = Untold})
+            unavailable(Failures, State#state{last_attempt = Now})
     end.
+
+%% No helper can be run: callers get helper_unavailable at once, and it is
+%% tried again on demand and every ?MAX_BACKOFF.
+unavailable(Failures, #state{told = Told} = State) ->
+    reopen_after(?MAX_BACKOFF,
+                 State#state{status = unavailable, port = undefined,
+                             path = undefined, buffer = <<>>,
+                             untold = [F || F <- Failures,
+                                            not lists:member(F, Told)]}).
 
 %% A missing helper is logged once, at the first request it fails, not when
 %% the port is first opened: during boot the log line would be printed twice
 %% (by the boot-time handler and again by the default one), and a node that
-%% never dials a container need not complain at all.
-tell(#state{untold = told} = State) ->
+%% never dials a container need not complain at all. Once told, the same
+%% failure is not told again until a helper has answered.
+tell(#state{untold = []} = State) ->
     State;
-tell(#state{untold = Failures} = State) ->
+tell(#state{untold = Failures, told = Told} = State) ->
     log_unavailable(Failures),
-    State#state{untold = told}.
+    State#state{untold = [], told = Told ++ Failures}.
 
+open_first([], _Options, []) ->
+    {error, [{none, no_helper}]};
 open_first([], _Options, Failures) ->
     {error, lists:reverse(Failures)};
 open_first([Path | Paths], Options, Failures) ->
@@ -369,13 +442,41 @@ port_options(Network) ->
               undefined -> [];
               _ -> [{env, [{"EPMD_DOCKER_NETWORK", Network}]}]
           end,
-    [{args, ["port"]}, {packet, 4}, binary, exit_status, use_stdio | Env].
+    [{args, ["port"]}, binary, exit_status, use_stdio | Env].
 
 port_down(Why, #state{pending = Pending} = State) ->
     lists:foreach(fun({From, _Command, Timer}) ->
                           _ = erlang:cancel_timer(Timer),
                           gen_server:reply(From, {error, helper_down})
                   end, maps:values(Pending)),
+    case exec_failed(Why, State) of
+        {true, Reason} -> cannot_run(Reason, State#state{pending = #{}});
+        false -> restart(Why, State#state{pending = #{}})
+    end.
+
+%% erl_child_setup reports an exec that failed as an exit with the errno
+%% for status: a directory or a file without a #! line is opened as a port
+%% that exits at once. Restarting it would only repeat the warning.
+exec_failed({exit_status, Status}, #state{answered = false} = State) ->
+    Errno = case Status of
+                2 -> enoent;
+                8 -> enoexec;
+                13 -> eacces;
+                _ -> undefined
+            end,
+    case Errno =/= undefined andalso
+        now_ms() - State#state.up_since < ?EXEC_FAILED_WITHIN of
+        true -> {true, Errno};
+        false -> false
+    end;
+exec_failed(_Why, _State) ->
+    false.
+
+%% Like a helper that open_port/2 refused.
+cannot_run(Reason, State) ->
+    unavailable([{State#state.path, Reason}], State).
+
+restart(Why, State) ->
     Backoff = case now_ms() - State#state.up_since >= ?STABLE_AFTER of
                   true -> ?MIN_BACKOFF;
                   false -> State#state.backoff
@@ -383,7 +484,7 @@ port_down(Why, #state{pending = Pending} = State) ->
     ?LOG_WARNING("epmd_docker: the helper ~ts stopped (~ts); restarting it in "
                  "~b ms", [State#state.path, describe_exit(Why), Backoff]),
     reopen_after(Backoff,
-                 State#state{status = down, port = undefined, pending = #{},
+                 State#state{status = down, port = undefined, buffer = <<>>,
                              backoff = min(2 * Backoff, ?MAX_BACKOFF),
                              restarts = State#state.restarts + 1}).
 
@@ -430,7 +531,7 @@ helper_paths(Path) ->
 dedup([]) -> [];
 dedup([P | Ps]) -> [P | dedup([Q || Q <- Ps, Q =/= P])].
 
-log_unavailable([]) ->
+log_unavailable([{none, no_helper}]) ->
     ?LOG_WARNING("epmd_docker: no helper program to run (priv/epmd-docker "
                  "not found in the code path); container host names will "
                  "not resolve, ordinary host names still do. Build it with "
@@ -446,6 +547,9 @@ log_unavailable(Failures) ->
 
 describe_exit({exit_status, Status}) ->
     io_lib:format("exit status ~b", [Status]);
+describe_exit({bad_frame, Length}) ->
+    io_lib:format("it wrote something that is not a reply: a length "
+                  "prefix of ~b bytes", [Length]);
 describe_exit({silent, Ms}) ->
     io_lib:format("nothing sent for ~b ms while requests timed out", [Ms]);
 describe_exit(Reason) ->
@@ -482,11 +586,10 @@ now_ms() ->
 -include_lib("eunit/include/eunit.hrl").
 
 port_options_test_() ->
-    [?_assertEqual([{args, ["port"]}, {packet, 4}, binary, exit_status,
-                    use_stdio],
+    [?_assertEqual([{args, ["port"]}, binary, exit_status, use_stdio],
                    port_options(undefined)),
-     ?_assertEqual([{args, ["port"]}, {packet, 4}, binary, exit_status,
-                    use_stdio, {env, [{"EPMD_DOCKER_NETWORK", "web"}]}],
+     ?_assertEqual([{args, ["port"]}, binary, exit_status, use_stdio,
+                    {env, [{"EPMD_DOCKER_NETWORK", "web"}]}],
                    port_options("web"))].
 
 helper_paths_test_() ->

@@ -14,23 +14,23 @@ type portCmd struct {
 	std stdio
 }
 
-func (c *portCmd) run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("port", flag.ContinueOnError)
-	fs.SetOutput(c.std.err)
-	fs.Usage = func() {
-		c.std.err.Write([]byte(`Usage: epmd-docker port
+const portHelp = `Usage: epmd-docker port
 
 Serves the Erlang epmd_docker module: reads {packet,4} framed requests in
 Erlang's external term format on stdin and writes replies on stdout, until
 stdin closes. Started by the Erlang side; not meant to be run by hand.
 The protocol is described in go/internal/wire/doc.go.
-`))
-	}
-	if err := fs.Parse(args); err != nil {
+`
+
+func (c *portCmd) run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("port", flag.ContinueOnError)
+	// Help goes to stderr too: stdout is for frames, even here.
+	pos, rest, err := parseFlags(fs, "port", portHelp, c.std.err, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError("port takes no arguments")
+	if len(pos)+len(rest) > 0 {
+		return cmdUsageError("port", "takes no arguments")
 	}
 	log := newLogger(c.std.err)
 	res, err := newResolver(log)

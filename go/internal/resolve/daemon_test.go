@@ -251,10 +251,11 @@ func TestDaemonMissCost(t *testing.T) {
 		"miss with a round median %v p90 %v; bare list median %v p90 %v; hit median %v p99 %v",
 		len(ids), cold, q(setMisses, 50), q(setMisses, 99), q(misses, 50), q(misses, 90),
 		q(lists, 50), q(lists, 90), q(hits, 50), q(hits, 99))
-	// Loose bounds: CI machines are slow, but N inspects per miss, or
-	// a list where the set should answer, would still show.
-	if m := misses[len(misses)/2]; m > 20*time.Millisecond {
-		t.Errorf("median miss with a round %v, want a few ms", m)
+	// Loose bounds, relative to the bare list where they can be: CI
+	// machines are slow and busy, but N inspects per miss, or a list
+	// where the set should answer, would still show.
+	if m, l := q(misses, 50), q(lists, 50); m > 2*l+5*time.Millisecond {
+		t.Errorf("median miss with a round %v, bare list %v: want about one list", m, l)
 	}
 	if m := setMisses[len(setMisses)/2]; m > time.Millisecond {
 		t.Errorf("median miss from the set %v, want microseconds", m)

@@ -1,0 +1,126 @@
+%% The -proto_dist module for `-proto_dist epmd_docker_tls`: inet_tls_dist,
+%% distribution over TLS, in every respect but select/1.
+%%
+%%     erl -proto_dist epmd_docker_tls -ssl_dist_optfile FILE \
+%%         -start_epmd false -epmd_module epmd_docker \
+%%         -sname shell$$ -setcookie $COOKIE -remsh node@CONTAINER_HOSTNAME
+%%
+%% for container nodes that run `-proto_dist inet_tls`. Before OTP 24.2
+%% inet_tls_dist:select/1 answers from inet_tcp:getaddr/1 and refuses every
+%% container node; this select/1 asks epmd_docker:address_please/3 instead,
+%% exactly as epmd_docker_dist does for plain TCP. From OTP 24.2 on,
+%% `-proto_dist inet_tls -epmd_module epmd_docker` is enough. Either way the
+%% TLS client checks the certificate against the host part of the node
+%% name (server_name_indication), not against the address Docker gave.
+%%
+%% childspecs/0 must be passed on: it starts ssl_dist_sup, without which no
+%% TLS connection is set up at all. The exports are inet_tls_dist's own in
+%% OTP 23 to 29: listen/2 but no listen/1, no address/1, and no setopts/2 or
+%% getopts/2, which net_kernel then does without.
+-module(epmd_docker_tls_dist).
+
+%% Selecting this carrier
+-export([select/1]).
+
+%% Delegated to inet_tls_dist
+-export([childspecs/0]).
+-export([listen/2]).
+-export([address/0]).
+-export([accept/1]).
+-export([accept_connection/5]).
+-export([setup/5]).
+-export([close/1]).
+-export([is_node_name/1]).
+
+-define(CARRIER, inet_tls_dist).
+
+%% Selecting this carrier
+
+%% Runs inside net_kernel: never raises, and answers within the bound
+%% address_please/3 keeps.
+-spec select(Node) -> boolean() when
+      Node :: node().
+select(Node) ->
+    epmd_docker_dist:select(Node, inet).
+
+%% Delegated to inet_tls_dist
+
+%% Started by erl_distribution before net_kernel.
+-spec childspecs() -> {ok, [supervisor:child_spec()]}.
+childspecs() ->
+    ?CARRIER:childspecs().
+
+-spec listen(Name, Host) -> {ok, {Listen, Address, Creation}} |
+                            {error, term()} when
+      Name :: atom(),
+      Host :: string(),
+      Listen :: term(),
+      Address :: term(),
+      Creation :: integer().
+listen(Name, Host) ->
+    ?CARRIER:listen(Name, Host).
+
+-spec address() -> Address :: term().
+address() ->
+    ?CARRIER:address().
+
+-spec accept(Listen :: term()) -> AcceptPid :: pid().
+accept(Listen) ->
+    ?CARRIER:accept(Listen).
+
+-spec accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
+          ConnectionPid :: pid() when
+      AcceptPid :: pid(),
+      Socket :: term(),
+      MyNode :: node(),
+      Allowed :: term(),
+      SetupTime :: term().
+accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
+    ?CARRIER:accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime).
+
+-spec setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
+          ConnectionPid :: pid() when
+      Node :: node(),
+      Type :: atom(),
+      MyNode :: node(),
+      LongOrShortNames :: longnames | shortnames,
+      SetupTime :: term().
+setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
+    ?CARRIER:setup(Node, Type, MyNode, LongOrShortNames, SetupTime).
+
+-spec close(Listen :: term()) -> term().
+close(Listen) ->
+    ?CARRIER:close(Listen).
+
+-spec is_node_name(Node :: term()) -> boolean().
+is_node_name(Node) ->
+    ?CARRIER:is_node_name(Node).
+
+-ifdef(TEST).
+-include_lib("eunit/include/eunit.hrl").
+
+select_test_() ->
+    [?_assert(select('app@127.0.0.1')),
+     ?_assertNot(select('app')),
+     ?_assertNot(select(42))].
+
+%% Every callback inet_tls_dist has is passed on and nothing is added but
+%% select/1, so net_kernel sees the carrier it expects.
+exports_test() ->
+    Own = [{select, 1}],
+    Ours = [F || F <- ?MODULE:module_info(exports) -- Own, not is_test(F)],
+    Carrier = ?CARRIER:module_info(exports),
+    ?assertEqual([], Ours -- Carrier).
+
+%% What EUnit and module_info add to the exports.
+is_test({module_info, _}) -> true;
+is_test({test, 0}) -> true;
+is_test({Name, 0}) ->
+    lists:suffix("_test", atom_to_list(Name)) orelse
+        lists:suffix("_test_", atom_to_list(Name));
+is_test(_) -> false.
+
+childspecs_test() ->
+    ?assertMatch({ok, [_ | _]}, childspecs()).
+
+-endif.

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/cli"
+	"github.com/epmd-docker/epmd_docker/go/internal/dist"
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/epmd"
+	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+)
+
+const lsHelp = `Usage: epmd-docker ls [--json] [--timeout D]
+
+Lists every running container: short ID, name, hostname, its address on
+each network, and the Erlang nodes registered with the epmd inside it, each
+as the node name to dial and its distribution port. The name is the one the
+node gives itself when asked (the opening of a distribution handshake,
+which needs no cookie), or name@hostname if it does not answer. Containers
+are asked all at once, each within a short timeout; a container without an
+epmd shows none.
+
+Flags:
+  --json        print the list as JSON
+  --timeout D   how long to wait for each container's epmd (default 500ms)
+
+Exit status: 0 listed (even if empty); 2 usage error; 3 Docker could not be
+reached.
+`
+
+// defaultProbeTimeout bounds one epmd probe: a local container answers in
+// well under a millisecond, so this only waits out filtered addresses.
+const defaultProbeTimeout = 500 * time.Millisecond
+
+// lsCmd is `epmd-docker ls`: the running containers and the Erlang nodes in
+// them.
+type lsCmd struct {
+	std stdio
+}
+
+// containerEntry is one container in ls's answer, and in doctor's view.
+type containerEntry struct {
+	containerJSON
+	// Address is the one a lookup by hostname returns, where the epmd is
+	// asked; empty when the container has none.
+	Address  string         `json:"address,omitempty"`
+	Network  string         `json:"network,omitempty"`
+	Networks []networkEntry `json:"networks"`
+	// EPMD is what asking the epmd gave: "ok", "none" (nothing listens on
+	// its port), "unreachable" (no answer, or no route), "no-address", or
+	// "error".
+	EPMD      string      `json:"epmd"`
+	EPMDError string      `json:"epmd_error,omitempty"`
+	Nodes     []nodeEntry `json:"nodes"`
+}
+
+// networkEntry is one network a container is attached to.
+type networkEntry struct {
+	Network string `json:"network"`
+	IPv4    string `json:"ipv4,omitempty"`
+	IPv6    string `json:"ipv6,omitempty"`
+}
+
+// nodeEntry is one node registered with a container's epmd.
+type nodeEntry struct {
+	Name string `json:"name"`
+	Node string `json:"node"` // the name to dial: Name@hostname
+	Port int    `json:"port"`
+}
+
+// The EPMD states of containerEntry.
+const (
+	epmdOK          = "ok"
+	epmdNone        = "none"
+	epmdUnreachable = "unreachable"
+	epmdNoAddress   = "no-address"
+	epmdError       = "error"
+)
+
+func (c *lsCmd) run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "")
+	timeout := fs.Duration("timeout", defaultProbeTimeout, "")
+	pos, rest, err := parseFlags(fs, "ls", lsHelp, c.std.out, args)
+	if err != nil {
+		return err
+	}
+	if len(pos)+len(rest) > 0 {
+		return cmdUsageError("ls", "takes no arguments")
+	}
+	if *timeout <= 0 {
+		return cmdUsageError("ls", "--timeout must be positive")
+	}
+
+	api, r, err := newDocker(newLogger(c.std.err))
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	entries, err := listContainers(ctx, api, r, *timeout)
+	if err != nil {
+		return unavailable(err)
+	}
+
+	if *asJSON {
+		return cli.JSON(c.std.out, struct {
+			Containers []containerEntry `json:"containers"`
+		}{entries})
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(c.std.err, "epmd-docker: no running containers")
+		return nil
+	}
+	_, err = lsTable(entries, cli.ColorFor(c.std.out)).WriteTo(c.std.out)
+	return err
+}
+
+// lsTable lays entries out for a person: one row per container, growing a
+// line for each further network or node.
+func lsTable(entries []containerEntry, color bool) *cli.Table {
+	t := &cli.Table{Header: []string{"CONTAINER", "NAME", "HOSTNAME", "ADDRESS", "NETWORK", "NODE", "PORT"}, Color: color}
+	for _, e := range entries {
+		var addrs, nets []string
+		for _, n := range e.Networks {
+			for _, a := range []string{n.IPv4, n.IPv6} {
+				if a != "" {
+					addrs, nets = append(addrs, a), append(nets, n.Network)
+				}
+			}
+		}
+		if len(addrs) == 0 && e.Address != "" {
+			addrs, nets = []string{e.Address}, []string{e.Network}
+		}
+		nodes, ports := cli.Cell{Color: cli.Green}, cli.Cell{}
+		var ns, ps []string
+		for _, n := range e.Nodes {
+			ns, ps = append(ns, n.Node), append(ps, strconv.Itoa(n.Port))
+		}
+		nodes.Text, ports.Text = strings.Join(ns, "\n"), strings.Join(ps, "\n")
+		switch e.EPMD {
+		case epmdOK:
+			if len(e.Nodes) == 0 {
+				nodes = cli.Cell{Text: "(epmd, no nodes)", Color: cli.Dim}
+			}
+		case epmdNone, epmdNoAddress:
+			nodes = cli.Cell{Text: "-", Color: cli.Dim}
+		default:
+			nodes = cli.Cell{Text: "(" + e.EPMD + ")", Color: cli.Yellow}
+		}
+		t.AddCells(
+			cli.Cell{Text: e.ShortID},
+			cli.Cell{Text: e.Name, Color: cli.Bold},
+			cli.Cell{Text: e.Hostname},
+			cli.Cell{Text: strings.Join(addrs, "\n")},
+			cli.Cell{Text: strings.Join(nets, "\n"), Color: cli.Dim},
+			nodes,
+			ports,
+		)
+	}
+	return t
+}
+
+// lister is what listContainers needs of Docker: the per-network view of
+// package docker, and the resolver's view of which address a node name
+// leads to.
+type lister interface {
+	ListRunning(ctx context.Context) ([]docker.Container, error)
+}
+
+// listContainers returns the running containers, sorted by name, each with
+// the nodes its epmd reports. Docker is asked within dockerTimeout, then
+// every epmd at once, each within probeTimeout, so the whole takes about
+// the slowest Docker answer plus probeTimeout however many containers
+// there are.
+func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeTimeout time.Duration) ([]containerEntry, error) {
+	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	// The resolver's list carries hostnames and the address a lookup
+	// gives; the plain list carries every network's addresses.
+	cs, err := r.List(dctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := api.ListRunning(dctx)
+	if err != nil {
+		return nil, err
+	}
+	nets := make(map[string]map[string]docker.Endpoint, len(raw))
+	for _, c := range raw {
+		nets[c.ID] = c.Networks
+	}
+
+	entries := make([]containerEntry, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		e := &entries[i]
+		e.containerJSON = containerJSON{ID: c.ID, ShortID: shortID(c.ID), Name: c.Name, Hostname: c.Hostname}
+		e.Networks = []networkEntry{}
+		e.Nodes = []nodeEntry{}
+		for name, ep := range nets[c.ID] {
+			n := networkEntry{Network: name}
+			if ep.IPv4.IsValid() {
+				n.IPv4 = ep.IPv4.String()
+			}
+			if ep.IPv6.IsValid() {
+				n.IPv6 = ep.IPv6.String()
+			}
+			if n.Network == "host" || n.IPv4 != "" || n.IPv6 != "" {
+				e.Networks = append(e.Networks, n)
+			}
+			if ep.IPv4 == c.Addr {
+				e.Network = name
+			}
+		}
+		slices.SortFunc(e.Networks, func(a, b networkEntry) int { return strings.Compare(a.Network, b.Network) })
+		if !c.Addr.IsValid() {
+			e.EPMD = epmdNoAddress
+			continue
+		}
+		e.Address = c.Addr.String()
+		if e.Network == "" && c.Addr.IsLoopback() {
+			e.Network = "host"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			nodes, err := epmd.Names(pctx, netip.AddrPortFrom(c.Addr, epmd.DefaultPort))
+			e.EPMD, e.EPMDError = probeState(err)
+			for _, n := range nodes {
+				e.Nodes = append(e.Nodes, nodeEntry{Name: n.Name, Node: nodeName(pctx, c.Addr, n, c.Hostname), Port: n.Port})
+			}
+		}()
+	}
+	wg.Wait()
+	return entries, ctx.Err()
+}
+
+// probeName is what ls introduces itself as when it asks nodes their
+// names. It is always the same, because a node keeps every name that ever
+// connected to it as an atom.
+func probeName() string {
+	return "epmd-docker-ls@" + shortHostname()
+}
+
+// nodeName is the name to dial node n at addr by: the one the node gives
+// itself in the distribution handshake, or, if it does not say, name@host
+// as a node started with -sname names itself by default.
+func nodeName(ctx context.Context, addr netip.Addr, n epmd.Node, host string) string {
+	if name, err := dist.Name(ctx, netip.AddrPortFrom(addr, uint16(n.Port)), probeName()); err == nil {
+		return name
+	}
+	return n.Name + "@" + host
+}
+
+// probeState classifies the outcome of asking an epmd. A refused
+// connection proves the address routable: only the epmd is missing.
+func probeState(err error) (state, detail string) {
+	var op *net.OpError
+	switch {
+	case err == nil:
+		return epmdOK, ""
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return epmdNone, ""
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.As(err, &op) && op.Timeout():
+		return epmdUnreachable, err.Error()
+	default:
+		return epmdError, err.Error()
+	}
+}
+

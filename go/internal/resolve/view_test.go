@@ -1,0 +1,216 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
+)
+
+// patched starts watching f with a resolver, waits for the first round,
+// and then sends an event for every container of the world, so that every
+// entry of the container set has been rebuilt from an inspect alone.
+func patched(t *testing.T, f *fakeAPI, cfg Config) *Resolver {
+	t.Helper()
+	r := New(f, cfg)
+	watch(t, r, f)
+	settle(t, r)
+	for _, c := range world {
+		f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: c.id})
+	}
+	handled(t, r, int64(len(world)))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.view == nil {
+		t.Fatal("no container set after the patches")
+	}
+	return r
+}
+
+func TestSetAnswersAsRoundsDo(t *testing.T) {
+	type q struct {
+		host      string
+		fam       wire.Family
+		preferred string
+	}
+	var qs []q
+	for _, h := range []string{"web", "WEB.", "custom", "custom.example.org", "api", hexID("a1b2c3d4e5f6"), "a1b2", "A1B2C3",
+		"a1b", "nosuch", "b2c3d4e5f6a7", "db", "svc", "pg", "dup", "hn", "hostnet", "multi", "m6", "only-zeta",
+		"isolated", "sidecar", "sleepy", "web2"} {
+		for _, fam := range []wire.Family{wire.Inet, wire.Inet6} {
+			for _, pref := range []string{"", "bridge", "zeta", "alpha"} {
+				qs = append(qs, q{h, fam, pref})
+			}
+		}
+	}
+	ctx := context.Background()
+	for _, pref := range []string{"", "bridge", "zeta", "alpha"} {
+		f := newFake(world...)
+		r := patched(t, f, Config{Network: pref, TTL: time.Hour, NegativeTTL: -1})
+		plain := New(newFake(world...), Config{Network: pref, TTL: -1, NegativeTTL: -1})
+		for _, q := range qs {
+			if q.preferred != pref {
+				continue
+			}
+			lists := f.lists.Load()
+			got, gotErr := r.Lookup(ctx, q.host, q.fam)
+			want, wantErr := plain.Lookup(ctx, q.host, q.fam)
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s/%v/%s: from the set got %+v, %v; a round gives %+v, %v", q.host, q.fam, pref, got, gotErr, want, wantErr)
+			}
+			if n := f.lists.Load() - lists; gotErr == nil && n != 0 {
+				t.Errorf("%s/%v/%s: found with %d lists, want 0", q.host, q.fam, pref, n)
+			}
+		}
+	}
+}
+
+func TestEventsPatchTheSet(t *testing.T) {
+	f := newFake(cWeb, cDB, cJoined)
+	r := New(f, Config{TTL: time.Hour, NegativeTTL: time.Hour})
+	watch(t, r, f)
+	settle(t, r)
+	ctx := context.Background()
+	resolve := func(host, want string) {
+		t.Helper()
+		a, err := r.Resolve(ctx, host, wire.Inet)
+		if err != nil || a.String() != want {
+			t.Fatalf("resolve %s: got %v, %v; want %s", host, a, err, want)
+		}
+	}
+	resolve("web", "172.17.0.2")
+	resolve("sidecar", "172.18.0.3")
+	lists, inspects := f.lists.Load(), f.inspects.Load()
+
+	// A new container, a moved one, and one whose stack another shares.
+	later := fc{id: hexID("99"), name: "later", hostname: "later", labels: map[string]string{ComposeServiceLabel: "worker"},
+		nets: []fn{{name: "bridge", ip4: "172.17.0.50"}}}
+	web := cWeb
+	web.nets = []fn{{name: "bridge", ip4: "172.17.0.99", epid: "new"}}
+	db := cDB
+	db.nets = []fn{{name: "app", ip4: "172.18.0.33", epid: "new", aliases: []string{"svc"}}}
+	f.set(web, db, cJoined, later)
+	for _, id := range []string{later.id, web.id, db.id} {
+		f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: id})
+	}
+	handled(t, r, 3)
+	resolve("later", "172.17.0.50")
+	resolve("worker", "172.17.0.50")
+	resolve("web", "172.17.0.99")
+	resolve("custom", "172.17.0.99")
+	resolve("svc", "172.18.0.33")
+	resolve("sidecar", "172.18.0.33")
+	if n := f.lists.Load() - lists; n != 0 {
+		t.Errorf("got %d lists, want 0: events patch the set", n)
+	}
+	if n := f.inspects.Load() - inspects; n != 3 {
+		t.Errorf("got %d inspects, want 3: one per event", n)
+	}
+
+	// web stops: out of the set. Its name is then checked with a list.
+	f.set(db, cJoined, later)
+	f.emit(t, docker.Event{Type: "container", Action: "die", ContainerID: web.id})
+	handled(t, r, 4)
+	if _, err := r.Resolve(ctx, "web", wire.Inet); !errors.Is(err, wire.ErrNotFound) {
+		t.Fatalf("got %v, want not found", err)
+	}
+	if n := f.lists.Load() - lists; n != 1 {
+		t.Errorf("got %d lists, want 1: not found is checked with a round", n)
+	}
+}
+
+func TestSetNotUsedWhilePatching(t *testing.T) {
+	f := newFake(cWeb, cDB)
+	r := New(f, Config{TTL: time.Hour})
+	watch(t, r, f)
+	settle(t, r)
+	ctx := context.Background()
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.inspectGate = gate
+	f.mu.Unlock()
+	lists := f.lists.Load()
+
+	// The event names a container that is gone already, so the round
+	// below has nothing to inspect and only the patch waits.
+	gone := hexID("dead")
+	f.emit(t, docker.Event{Type: "container", Action: "destroy", ContainerID: gone})
+	eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.patching == 1 })
+	if a, err := r.Resolve(ctx, "db", wire.Inet); err != nil || a.String() != "172.18.0.3" {
+		t.Fatalf("got %v, %v", a, err)
+	}
+	if n := f.lists.Load() - lists; n != 1 {
+		t.Fatalf("got %d lists while a patch is pending, want 1", n)
+	}
+	f.mu.Lock()
+	f.inspectGate = nil
+	f.mu.Unlock()
+	close(gate)
+	handled(t, r, 1)
+	if a, err := r.Resolve(ctx, "custom", wire.Inet); err != nil || a.String() != "172.17.0.2" {
+		t.Fatalf("got %v, %v", a, err)
+	}
+	if n := f.lists.Load() - lists; n != 1 {
+		t.Fatalf("got %d lists once patched, want still 1", n)
+	}
+}
+
+func TestFailedPatchDropsTheSet(t *testing.T) {
+	f := newFake(cWeb, cDB)
+	r := New(f, Config{TTL: time.Hour})
+	watch(t, r, f)
+	settle(t, r)
+	ctx := context.Background()
+	f.mu.Lock()
+	f.inspectErr = fmt.Errorf("inspect: %w: boom", wire.ErrUnavailable)
+	f.mu.Unlock()
+	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: cWeb.id})
+	handled(t, r, 1)
+	r.mu.Lock()
+	v := r.view
+	r.mu.Unlock()
+	if v != nil {
+		t.Fatal("the container set survived a failed patch")
+	}
+	f.mu.Lock()
+	f.inspectErr = nil
+	f.mu.Unlock()
+	lists := f.lists.Load()
+	for _, host := range []string{"web", "custom", "db"} {
+		if _, err := r.Resolve(ctx, host, wire.Inet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.lists.Load() - lists; n != 1 {
+		t.Fatalf("got %d lists, want 1: a round makes a new set", n)
+	}
+}
+
+func TestSetRenewedAndExpires(t *testing.T) {
+	f := newFake(cWeb)
+	r := New(f, Config{TTL: 200 * time.Millisecond})
+	watch(t, r, f)
+	// Renewed every TTL/2 while the stream is open.
+	eventually(t, func() bool { return f.lists.Load() >= 3 })
+
+	// Lists start failing: the set ages out after the TTL, and is not
+	// trusted after that.
+	f.mu.Lock()
+	f.listErr = fmt.Errorf("list containers: %w: boom", wire.ErrUnavailable)
+	f.mu.Unlock()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := r.Resolve(context.Background(), "custom", wire.Inet); !errors.Is(err, wire.ErrUnavailable) {
+		t.Fatalf("got %v, want unavailable: a set older than the TTL must not answer", err)
+	}
+}
+
+// handled waits until r has handled n events in all.
+func handled(t *testing.T, r *Resolver, n int64) {
+	t.Helper()
+	eventually(t, func() bool { return r.handled.Load() >= n })
+}

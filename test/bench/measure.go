@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// results is everything one run measured.
+type results struct {
+	machine    machine
+	containers int // ours
+	others     int // running containers that are not ours, at the start
+	quick      bool
+
+	// 1: warm lookups, and what any port costs.
+	warm, shellout, hostsFile, floor, ping, echo series
+	// 2: cold lookups, and the Docker API requests behind them.
+	setMiss, roundMiss, first, rawInspect, rawList series
+	// 3: one connection to a container node.
+	connDocker, connHosts, connShell series
+	// 4: erl from start to halt (and to its first lookup).
+	startPlain, startDocker, startFirst series
+	// 5: connecting to many nodes.
+	cluster []clusterRun
+	// 6: the helper.
+	rest, load      usage
+	loadSeconds     float64
+	loadOK, loadBad int
+}
+
+type clusterRun struct {
+	nodes int
+	mode  string // seq or par
+	who   string // "epmd_docker" or "hosts file"
+	t     series
+}
+
+// counts scales the iteration counts: blocks of each measurement are run
+// in turn with their baselines.
+type counts struct {
+	blocks                int
+	warm, shell, floor    int // per block
+	setMiss, roundMiss    int
+	rawInspect, rawList   int
+	connect, connectShell int
+	clusterReps, startups int
+	rest, load            time.Duration
+	loadProcs             int
+}
+
+func countsFor(quick bool) counts {
+	c := counts{
+		blocks: 3, warm: 5000, shell: 50, floor: 5000,
+		setMiss: 500, roundMiss: 50, rawInspect: 300, rawList: 50,
+		connect: 25, connectShell: 5, clusterReps: 5, startups: 15,
+		rest: 15 * time.Second, load: 5 * time.Second, loadProcs: 4,
+	}
+	if quick {
+		c.warm, c.shell, c.floor = 500, 5, 500
+		c.setMiss, c.roundMiss, c.rawInspect, c.rawList = 50, 5, 30, 5
+		c.connect, c.connectShell, c.clusterReps, c.startups = 5, 2, 2, 3
+		c.rest, c.load = 2*time.Second, time.Second
+	}
+	return c
+}
+
+// measure runs every measurement and returns the results.
+func measure(ctx context.Context, s *settings) (*results, error) {
+	cnt := countsFor(s.quick)
+	res := &results{containers: s.containers, quick: s.quick}
+	var err error
+	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
+
+	api, err := newRawAPI(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.others, err = api.runningCount(ctx); err != nil {
+		return nil, err
+	}
+	if res.machine, err = describeMachine(ctx, api); err != nil {
+		return nil, err
+	}
+
+	logf("starting %d container nodes (run %s)", s.containers, s.runID)
+	t0 := time.Now()
+	cs, err := startContainers(ctx, s.containers, s.image, s.labels, s.cookie)
+	if err != nil {
+		return nil, err
+	}
+	logf("%d container nodes up in %v", len(cs), time.Since(t0).Round(time.Millisecond))
+
+	// The three host nodes. The hosts file names every container.
+	inetrc := filepath.Join(s.benchDir, "inetrc")
+	var rc strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&rc, "{host, {%s}, [%q]}.\n", strings.ReplaceAll(c.IP, ".", ","), c.Hostname)
+	}
+	rc.WriteString("{lookup, [file, native]}.\n")
+	if err := os.WriteFile(inetrc, []byte(rc.String()), 0o644); err != nil {
+		return nil, err
+	}
+	common := func(name, epmdModule string) []string {
+		return []string{"-pa", s.ebin, "-pa", s.benchDir, "-start_epmd", "false", "-epmd_module", epmdModule,
+			"-sname", name + "_" + s.runID, "-hidden", "-setcookie", s.cookie, "-noshell", "-s", "epmd_docker_bench", "main"}
+	}
+	ed, err := startNode(ctx, "epmd_docker node", erlEnv(), common("bench_ed", "epmd_docker")...)
+	if err != nil {
+		return nil, err
+	}
+	defer ed.close()
+	hf, err := startNode(ctx, "hosts-file node", erlEnv("ERL_INETRC="+inetrc), common("bench_hf", "bench_hosts_file_epmd")...)
+	if err != nil {
+		return nil, err
+	}
+	defer hf.close()
+	sh, err := startNode(ctx, "shell-out node", erlEnv(), common("bench_sh", "bench_docker_inspect_epmd")...)
+	if err != nil {
+		return nil, err
+	}
+	defer sh.close()
+
+	long := 5 * time.Minute
+	host := cs[0].Hostname
+	var entries []string
+	for _, c := range cs {
+		entries = append(entries, fmt.Sprintf("{%q,{%s}}", c.Hostname, strings.ReplaceAll(c.IP, ".", ",")))
+	}
+	ets := "[" + strings.Join(entries, ",") + "]"
+	// Misses: every lookup a name the helper has not answered before. ID
+	// prefixes longer than the hostname are unique and answered from the
+	// container set; names of no container need a round.
+	var prefixes []string
+	for n := 13; n <= 64 && len(prefixes) < cnt.blocks*cnt.setMiss; n++ {
+		for _, c := range cs {
+			prefixes = append(prefixes, c.ID[:n])
+		}
+	}
+	if len(prefixes) < cnt.blocks*cnt.setMiss {
+		return nil, fmt.Errorf("only %d distinct names for %d misses", len(prefixes), cnt.blocks*cnt.setMiss)
+	}
+	var nowhere []string
+	for i := range cnt.blocks * cnt.roundMiss {
+		nowhere = append(nowhere, fmt.Sprintf("nosuch-%s-%d", s.runID, i))
+	}
+
+	logf("1, 2: lookups, warm and cold, with their baselines (%d blocks)", cnt.blocks)
+	for b := range cnt.blocks {
+		steps := []struct {
+			into *series
+			n    *node
+			expr string
+		}{
+			{&res.warm, ed, fmt.Sprintf("epmd_docker_bench:address_please(epmd_docker, %q, inet, %d)", host, cnt.warm)},
+			{&res.shellout, sh, fmt.Sprintf("epmd_docker_bench:address_please(bench_docker_inspect_epmd, %q, inet, %d)", host, cnt.shell)},
+			{&res.hostsFile, hf, fmt.Sprintf("epmd_docker_bench:getaddr(%q, %d)", host, cnt.warm)},
+			{&res.floor, ed, fmt.Sprintf("epmd_docker_bench:ets_floor(%s, %d)", ets, cnt.floor)},
+			{&res.ping, ed, fmt.Sprintf("epmd_docker_bench:ping(%d)", cnt.warm)},
+			{&res.echo, ed, fmt.Sprintf("epmd_docker_bench:port_echo(%d)", cnt.warm)},
+			{&res.setMiss, ed, fmt.Sprintf("epmd_docker_bench:address_please_each(epmd_docker, %s, inet)",
+				erlStrings(prefixes[b*cnt.setMiss:(b+1)*cnt.setMiss]))},
+			{&res.roundMiss, ed, fmt.Sprintf("epmd_docker_bench:resolve_each(%s)",
+				erlStrings(nowhere[b*cnt.roundMiss:(b+1)*cnt.roundMiss]))},
+		}
+		for _, st := range steps {
+			ds, err := st.n.timings(ctx, st.expr, long)
+			if err != nil {
+				return nil, err
+			}
+			*st.into = st.into.add(ds)
+		}
+		ds, err := api.time(ctx, cnt.rawInspect, func(i int) string { return "/containers/" + cs[i%len(cs)].ID + "/json" })
+		if err != nil {
+			return nil, err
+		}
+		res.rawInspect = res.rawInspect.add(ds)
+		if ds, err = api.time(ctx, cnt.rawList, func(int) string { return "/containers/json" }); err != nil {
+			return nil, err
+		}
+		res.rawList = res.rawList.add(ds)
+	}
+
+	logf("3: connect_node/1 to one container node, in %d blocks", 4)
+	target := cs[len(cs)/2].Node
+	for range 4 {
+		for _, st := range []struct {
+			into *series
+			n    *node
+			k    int
+		}{{&res.connDocker, ed, cnt.connect}, {&res.connHosts, hf, cnt.connect}, {&res.connShell, sh, cnt.connectShell}} {
+			ds, err := st.n.timings(ctx, fmt.Sprintf("epmd_docker_bench:connect('%s', %d)", target, st.k), long)
+			if err != nil {
+				return nil, err
+			}
+			*st.into = st.into.add(ds)
+		}
+	}
+
+	logf("5: connecting to 1, 10 and %d nodes, one after the other and all at once", len(cs))
+	for _, k := range slices.Compact([]int{1, 10, len(cs)}) {
+		var nodes []string
+		for _, c := range cs[:k] {
+			nodes = append(nodes, c.Node)
+		}
+		for _, mode := range []string{"seq", "par"} {
+			for _, who := range []struct {
+				name string
+				n    *node
+			}{{"epmd_docker", ed}, {"hosts file", hf}} {
+				ds, err := who.n.timings(ctx, fmt.Sprintf("epmd_docker_bench:cluster(%s, %s, %d)", erlAtoms(nodes), mode, cnt.clusterReps), long)
+				if err != nil {
+					return nil, err
+				}
+				res.cluster = append(res.cluster, clusterRun{nodes: k, mode: mode, who: who.name, t: newSeries(ds)})
+			}
+		}
+	}
+	// Leave every connection closed for what follows.
+	for _, n := range []*node{ed, hf} {
+		if _, err := n.eval(ctx, "[erlang:disconnect_node(N) || N <- nodes(connected)]", time.Minute); err != nil {
+			return nil, err
+		}
+	}
+
+	logf("6: the helper, at rest for %v and under load for %v", cnt.rest, cnt.load)
+	if err := helperUsage(ctx, ed, cs, cnt, res); err != nil {
+		return nil, err
+	}
+
+	logf("4: erl start-up, %d times each way", cnt.startups)
+	if err := startups(ctx, s, cs[0].Hostname, cnt.startups, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// helperUsage measures the epmd_docker node's helper process, idle and
+// then busy.
+func helperUsage(ctx context.Context, ed *node, cs []container, cnt counts, res *results) error {
+	got, err := ed.eval(ctx, "epmd_docker_bench:helper_pid()", time.Minute)
+	if err != nil {
+		return err
+	}
+	pidText, ok := strings.CutPrefix(got, "{ok,")
+	pid, err := strconv.Atoi(strings.TrimSuffix(pidText, "}"))
+	if !ok || err != nil {
+		return fmt.Errorf("helper's process id: the node answered %s", got)
+	}
+
+	stop := make(chan struct{})
+	time.AfterFunc(cnt.rest, func() { close(stop) })
+	if res.rest, err = watchProc(pid, stop); err != nil {
+		return err
+	}
+
+	// Warm lookups of every container, and a cold one now and then: a
+	// busy admin node, far busier than any real one.
+	var hosts []string
+	for _, c := range cs {
+		hosts = append(hosts, c.Hostname)
+	}
+	stop = make(chan struct{})
+	type answer struct {
+		u   usage
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() { u, err := watchProc(pid, stop); done <- answer{u, err} }()
+	t0 := time.Now()
+	got, err = ed.eval(ctx, fmt.Sprintf("epmd_docker_bench:load(%s, %d, %d)", erlStrings(hosts), cnt.loadProcs, cnt.load.Milliseconds()), cnt.load+time.Minute)
+	close(stop)
+	res.loadSeconds = time.Since(t0).Seconds()
+	a := <-done
+	if err != nil {
+		return err
+	}
+	if a.err != nil {
+		return a.err
+	}
+	res.load = a.u
+	if _, err := fmt.Sscanf(got, "{ok,%d,%d}", &res.loadOK, &res.loadBad); err != nil {
+		return fmt.Errorf("load: the node answered %s", got)
+	}
+	return nil
+}
+
+// startups times erl from exec to exit: a plain named node (with its own
+// epmd, on a port of its own), the same with -epmd_module epmd_docker, and
+// the latter until its first container lookup is answered. The three are
+// run in turn.
+func startups(ctx context.Context, s *settings, host string, n int, res *results) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	epmd := exec.Command("epmd", "-port", strconv.Itoa(port))
+	if err := epmd.Start(); err != nil {
+		return fmt.Errorf("starting an epmd for the plain nodes: %w", err)
+	}
+	defer func() { _ = epmd.Process.Kill(); _ = epmd.Wait() }()
+	// The epmd answers once it listens.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := exec.Command("epmd", "-port", strconv.Itoa(port), "-names").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "up and running") {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the epmd on port %d did not come up: %s", port, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Output goes to a file, not a pipe: the helper inherits erl's
+	// stderr, and a pipe would make the wait last until the helper too
+	// has exited, which erl itself does not wait for.
+	outFile := filepath.Join(s.benchDir, "erl.out")
+	timeErl := func(env []string, args ...string) (time.Duration, string, error) {
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		f, err := os.Create(outFile)
+		if err != nil {
+			return 0, "", err
+		}
+		defer f.Close()
+		cmd := exec.CommandContext(cctx, "erl", args...)
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = f, f
+		t0 := time.Now()
+		err = cmd.Run()
+		d := time.Since(t0)
+		out, _ := os.ReadFile(outFile)
+		if err != nil {
+			return 0, "", fmt.Errorf("erl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return d, string(out), nil
+	}
+	halt := []string{"-noshell", "-eval", "erlang:halt(0)"}
+	// One of each first, untimed: the page cache then holds erl and the
+	// helper for every timed start alike.
+	for i := -1; i < n; i++ {
+		id := fmt.Sprintf("%s_%d", s.runID, i+1)
+		plain, _, err := timeErl(erlEnv("ERL_EPMD_PORT="+strconv.Itoa(port)),
+			append([]string{"-sname", "plain_" + id, "-setcookie", s.cookie}, halt...)...)
+		if err != nil {
+			return err
+		}
+		withED, _, err := timeErl(erlEnv(),
+			append([]string{"-pa", s.ebin, "-start_epmd", "false", "-epmd_module", "epmd_docker", "-sname", "ed_" + id, "-setcookie", s.cookie}, halt...)...)
+		if err != nil {
+			return err
+		}
+		first, out, err := timeErl(erlEnv(), "-pa", s.ebin, "-pa", s.benchDir, "-start_epmd", "false", "-epmd_module", "epmd_docker",
+			"-sname", "first_"+id, "-setcookie", s.cookie, "-noshell", "-eval", fmt.Sprintf("epmd_docker_bench:first_lookup(%q)", host))
+		if err != nil {
+			return err
+		}
+		var inNode int64
+		at := strings.Index(out, "@@FIRST ")
+		if at < 0 {
+			return errors.New("first lookup in a new node: no answer: " + shorten(out, 500))
+		}
+		if _, err := fmt.Sscanf(out[at:], "@@FIRST %d", &inNode); err != nil {
+			return errors.New("first lookup in a new node failed: " + shorten(out[at:], 500))
+		}
+		if i < 0 {
+			continue
+		}
+		res.startPlain = res.startPlain.add([]time.Duration{plain})
+		res.startDocker = res.startDocker.add([]time.Duration{withED})
+		res.startFirst = res.startFirst.add([]time.Duration{first})
+		res.first = res.first.add([]time.Duration{time.Duration(inNode)})
+	}
+	return nil
+}

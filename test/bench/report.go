@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine names what the run ran on.
+type machine struct {
+	cpu, kernel, memory string
+	cores               int
+	docker, dockerCLI   string
+	otp, goVersion      string
+	loadStart, loadEnd  string
+	date                string
+}
+
+func describeMachine(ctx context.Context, api *rawAPI) (machine, error) {
+	m := machine{cores: runtime.NumCPU(), goVersion: runtime.Version(), date: time.Now().UTC().Format("2006-01-02 15:04 UTC")}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if m.cpu == "" {
+		m.cpu = runtime.GOARCH
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
+		m.memory = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+	}
+	m.loadStart = loadAvg()
+	var err error
+	if m.docker, err = api.serverVersion(ctx); err != nil {
+		return m, err
+	}
+	if out, err := dockerCLI(ctx, 30*time.Second, "version", "--format", "{{.Client.Version}}"); err == nil {
+		m.dockerCLI = out
+	}
+	out, err := exec.CommandContext(ctx, "erl", "-noshell", "-eval",
+		`R = erlang:system_info(otp_release),
+		 V = case file:read_file(filename:join([code:root_dir(), "releases", R, "OTP_VERSION"])) of
+		         {ok, B} -> string:trim(B);
+		         _ -> R
+		     end,
+		 io:format("~s (erts ~s)", [V, erlang:system_info(version)]),
+		 halt().`).Output()
+	if err != nil {
+		return m, fmt.Errorf("asking erl its version: %v", err)
+	}
+	m.otp = string(out)
+	return m, nil
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// The aims of the issue that asked for the bench.
+const (
+	aimWarm      = 50 * time.Microsecond
+	aimWarmRatio = 300
+	aimCold      = 1500 * time.Microsecond
+	aimConnect   = 10.0 // percent over the hosts file
+	aimStartup   = 15 * time.Millisecond
+	aimRSS       = 25_000_000 // bytes
+)
+
+// report renders the header, the table and the verdict on each aim.
+func report(r *results) string {
+	r.machine.loadEnd = loadAvg()
+	var b strings.Builder
+	m := r.machine
+	fmt.Fprintf(&b, "Measured %s by `make bench`", m.date)
+	if r.quick {
+		b.WriteString(" **-quick** (a tenth of the iterations: not for quoting)")
+	}
+	b.WriteString(".\n\n")
+	fmt.Fprintf(&b, "- Machine: %s, %d cores, %s RAM; %s\n", m.cpu, m.cores, m.memory, m.kernel)
+	fmt.Fprintf(&b, "- Docker Engine %s, docker CLI %s; Erlang/OTP %s; %s\n", m.docker, m.dockerCLI, m.otp, m.goVersion)
+	fmt.Fprintf(&b, "- Running containers: %d container nodes of the bench, %d others; load average %s at the start, %s at the end\n\n",
+		r.containers, r.others, m.loadStart, m.loadEnd)
+
+	b.WriteString("| # | Measurement | n | Median | p99 | Compared (medians) |\n")
+	b.WriteString("|---|---|--:|--:|--:|---|\n")
+	row := func(id, what string, s series, cmp string) {
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", id, what, len(s), human(s.median()), human(s.p99()), cmp)
+	}
+	n := r.containers
+
+	row("1a", "Warm `address_please/3` through epmd_docker: port round trip, answer cached in the helper", r.warm,
+		times(r.warm.median(), r.shellout.median(), "1b")+"; "+times(r.warm.median(), r.hostsFile.median(), "1c")+"; "+
+			times(r.warm.median(), r.echo.median(), "1e"))
+	row("1b", "Baseline: `address_please/3` forking `docker inspect` per lookup (`os:cmd/1`)", r.shellout, "")
+	row("1c", "Baseline: `inet:getaddr/2` of a name in an `ERL_INETRC` hosts file", r.hostsFile, "")
+	row("1d", "Floor: `ets:lookup/2` (clock reads included)", r.floor, "")
+	row("1e", "Port floor: a `{packet,4}` frame echoed by `cat`, from the calling process", r.echo, "")
+	row("1f", "epmd_docker helper `ping`: port owner, port and helper, no lookup", r.ping,
+		times(r.ping.median(), r.echo.median(), "1e"))
+	row("2a", "Cold `address_please/3`: a name not asked before, matched in the helper's container set", r.setMiss,
+		times(r.setMiss.median(), r.rawInspect.median(), "2d"))
+	row("2b", fmt.Sprintf("Cold miss that lists: `epmd_docker:resolve/1` of a name no container has (one list of %d+ containers)", n), r.roundMiss,
+		times(r.roundMiss.median(), r.rawList.median(), "2e"))
+	row("2c", fmt.Sprintf("First lookup in a node just started: helper start, list and %d+ inspects", n), r.first, "")
+	row("2d", "One Docker API inspect, raw HTTP on the unix socket (Go)", r.rawInspect, "")
+	row("2e", fmt.Sprintf("One Docker API container list, %d+ running, raw (Go)", n), r.rawList, "")
+	row("3a", "`net_kernel:connect_node/1` to a container node, epmd_docker (then disconnect)", r.connDocker,
+		pctOver(r.connDocker.median(), r.connHosts.median(), "3b"))
+	row("3b", "Same node, `ERL_INETRC` hosts file", r.connHosts, "")
+	row("3c", "Same node, shell-out module of 1b", r.connShell, pctOver(r.connShell.median(), r.connHosts.median(), "3b"))
+	row("4a", "`erl -sname … -eval 'halt()'`: plain named node, exec to exit", r.startPlain, "")
+	row("4b", "Same with `-epmd_module epmd_docker`", r.startDocker, msOver(r.startDocker.median(), r.startPlain.median(), "4a"))
+	row("4c", "Same, halting after its first container lookup", r.startFirst, msOver(r.startFirst.median(), r.startPlain.median(), "4a"))
+	ids := "abcdefghijkl"
+	for i, c := range r.cluster {
+		mode := "one after the other"
+		if c.mode == "par" {
+			mode = "all at once"
+		}
+		cmp := ""
+		if i%2 == 0 && i+1 < len(r.cluster) {
+			cmp = pctOver(c.t.median(), r.cluster[i+1].t.median(), fmt.Sprintf("5%c", ids[i+1]))
+		}
+		row(fmt.Sprintf("5%c", ids[i%len(ids)]), fmt.Sprintf("Connect to %d container node%s, %s: %s", c.nodes, plural(c.nodes), mode, c.who), c.t, cmp)
+	}
+	fmt.Fprintf(&b, "| 6a | Helper at rest, %v idle, %d+ containers | | RSS %s | peak %s | CPU %.2f %% of a core |\n",
+		r.restDuration(), n, mb(r.rest.rss), mb(r.rest.hwm), r.rest.cpu)
+	fmt.Fprintf(&b, "| 6b | Helper under load: 4 processes looking up all %d hostnames for %.0f s | %d | RSS %s | peak %s | CPU %.0f %% of a core; %.0f lookups/s |\n",
+		n, r.loadSeconds, r.loadOK+r.loadBad, mb(r.load.rss), mb(r.load.hwm), r.load.cpu, float64(r.loadOK)/r.loadSeconds)
+	if r.loadBad > 0 {
+		fmt.Fprintf(&b, "\n%d of the lookups under load failed.\n", r.loadBad)
+	}
+
+	b.WriteString("\nAims:\n\n")
+	warmRatio := float64(r.shellout.median()) / float64(r.warm.median())
+	aim(&b, r.warm.median() <= aimWarm && warmRatio >= aimWarmRatio,
+		fmt.Sprintf("warm lookup median at most %v and %d× faster than the shell-out: %s (1a), %.0f× (1b/1a)",
+			aimWarm, aimWarmRatio, human(r.warm.median()), warmRatio))
+	aim(&b, r.setMiss.median() <= aimCold,
+		fmt.Sprintf("cold lookup median at most %s: %s from the container set (2a); a miss that lists costs %s (2b), a node's first lookup %s (2c)",
+			human(aimCold), human(r.setMiss.median()), human(r.roundMiss.median()), human(r.first.median())))
+	over := 100 * (float64(r.connDocker.median()) - float64(r.connHosts.median())) / float64(r.connHosts.median())
+	aim(&b, over <= aimConnect,
+		fmt.Sprintf("connect time within %.0f %% of the hosts file: %+.1f %% (3a: %s, 3b: %s)", aimConnect, over, human(r.connDocker.median()), human(r.connHosts.median())))
+	extra := r.startDocker.median() - r.startPlain.median()
+	aim(&b, extra <= aimStartup,
+		fmt.Sprintf("start-up at most %v over a plain named node: %s (4b − 4a)", aimStartup, signed(extra)))
+	peak := max(r.rest.hwm, r.load.hwm)
+	aim(&b, peak <= aimRSS,
+		fmt.Sprintf("helper resident memory at most 25 MB with %d containers: peak %s", n, mb(peak)))
+	return b.String()
+}
+
+func (r *results) restDuration() time.Duration {
+	return countsFor(r.quick).rest
+}
+
+func aim(b *strings.Builder, met bool, text string) {
+	verdict := "**met**"
+	if !met {
+		verdict = "**missed**"
+	}
+	fmt.Fprintf(b, "- %s: %s\n", verdict, text)
+}
+
+// pctOver says how much longer d is than base, in percent.
+func pctOver(d, base time.Duration, baseID string) string {
+	if base <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%+.1f %% vs %s", 100*(float64(d)-float64(base))/float64(base), baseID)
+}
+
+// msOver says how much longer d is than base.
+func msOver(d, base time.Duration, baseID string) string {
+	return signed(d-base) + " vs " + baseID
+}
+
+func signed(d time.Duration) string {
+	if d < 0 {
+		return "−" + human(-d)
+	}
+	return "+" + human(d)
+}
+
+func mb(b int64) string {
+	return fmt.Sprintf("%.1f MB", float64(b)/1e6)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Markers of the part of BENCHMARKS.md that the bench writes.
+const (
+	beginMarker = "<!-- begin: written by make bench; edits here are overwritten -->"
+	endMarker   = "<!-- end: written by make bench -->"
+)
+
+// writeReport puts table between the markers of file, creating the file
+// if need be, and leaves the rest as it was.
+func writeReport(file, table string) error {
+	section := beginMarker + "\n" + table + endMarker
+	old, err := os.ReadFile(file)
+	switch {
+	case os.IsNotExist(err):
+		return os.WriteFile(file, []byte("# Benchmarks\n\n"+section+"\n"), 0o644)
+	case err != nil:
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no generated-section markers; add these two lines where the table goes:\n%s\n%s", file, beginMarker, endMarker)
+	}
+	return os.WriteFile(file, []byte(s[:i]+section+s[j+len(endMarker):]), 0o644)
+}
