@@ -16,6 +16,9 @@ command -v rebar3 >/dev/null 2>&1 || need+=(rebar3)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v tmux   >/dev/null 2>&1 || need+=(tmux)
 command -v ip     >/dev/null 2>&1 || need+=(iproute2)
+command -v git    >/dev/null 2>&1 || need+=(git)
+command -v elixir >/dev/null 2>&1 || need+=(elixir)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing packages: ${need[*]}; run as root, or: sudo apt-get install ${need[*]}"

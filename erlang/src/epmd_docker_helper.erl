@@ -89,6 +89,7 @@
           network :: string() | undefined,
           status = starting :: status(),
           port :: port() | undefined,
+          os_pid :: non_neg_integer() | undefined, % the port's process
           path :: file:filename() | undefined,    % what the port runs
           tag = 0 :: epmd_docker_wire:tag(),
           pending = #{} :: #{epmd_docker_wire:tag() =>
@@ -221,9 +222,9 @@ handle_call({request, Command, Timeout}, From, State) ->
     handle_request(Command, Timeout, From, State);
 handle_call(status, _From, State) ->
     #state{status = Status, path = Path, pending = Pending,
-           restarts = Restarts, port = Port} = State,
+           restarts = Restarts, os_pid = OsPid} = State,
     {reply, #{status => Status, path => Path, pending => map_size(Pending),
-              restarts => Restarts, os_pid => os_pid(Port)}, State};
+              restarts => Restarts, os_pid => OsPid}, State};
 handle_call(_Unknown, _From, State) ->
     {reply, {error, bad_request}, State}.
 
@@ -237,7 +238,9 @@ handle_info({Port, {data, Bytes}}, #state{port = Port} = State) ->
 handle_info({Port, {exit_status, Status}}, #state{port = Port} = State) ->
     {noreply, port_down({exit_status, Status}, State)};
 handle_info({'EXIT', Port, Reason}, #state{port = Port} = State) ->
-    {noreply, port_down(Reason, State)};
+    %% The port failed (epipe: the helper closed its stdin) but the helper
+    %% may well run on: no exit status came.
+    {noreply, port_down(Reason, abandon(State))};
 handle_info({timeout, Timer, {request_timeout, Tag}}, State) ->
     {noreply, request_timeout(Tag, Timer, State)};
 handle_info({timeout, Timer, reopen}, #state{reopen = Timer} = State) ->
@@ -247,9 +250,10 @@ handle_info(_Stale, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
-terminate(_Reason, #state{port = Port}) ->
-    %% The helper exits when its stdin closes.
-    close(Port),
+terminate(_Reason, State) ->
+    %% The helper exits when its stdin closes, unless it hangs; nobody will
+    %% read its answers now, so it is not waited for either way.
+    _ = abandon(State),
     ok.
 
 -spec code_change(term(), #state{}, term()) -> {ok, #state{}}.
@@ -283,9 +287,11 @@ maybe_retry(State) ->
 send(Command, Timeout, From, State) ->
     #state{port = Port, tag = Tag, pending = Pending} = State,
     Frame = epmd_docker_wire:encode(Tag, Command),
-    %% nosuspend: a helper that stopped reading its stdin must not block the
-    %% owner, or every caller would wait on it.
-    case catch erlang:port_command(Port, Frame, [nosuspend]) of
+    %% {packet,4} by hand: see handle_data/2. nosuspend: a helper that
+    %% stopped reading its stdin must not block the owner, or every caller
+    %% would wait on it.
+    case catch erlang:port_command(Port, [<<(byte_size(Frame)):32>>, Frame],
+                                   [nosuspend]) of
         true ->
             Timer = erlang:start_timer(Timeout, self(), {request_timeout, Tag}),
             {noreply,
@@ -360,10 +366,10 @@ check_hung(#state{heard = Heard} = State) ->
 %% hung or stopped helper never does, so it is killed as well; first, while
 %% it is certainly still our child and its process ID cannot have been
 %% reused.
-abandon(#state{port = Port} = State) ->
-    kill(os_pid(Port)),
+abandon(#state{port = Port, os_pid = OsPid} = State) ->
+    kill(OsPid),
     close(Port),
-    State#state{port = undefined}.
+    State#state{port = undefined, os_pid = undefined}.
 
 os_pid(undefined) ->
     undefined;
@@ -396,7 +402,8 @@ open(State0) ->
     Paths = helper_paths(State#state.helper),
     case open_first(Paths, port_options(State#state.network), []) of
         {ok, Port, Path} ->
-            State#state{status = up, port = Port, path = Path, up_since = Now,
+            State#state{status = up, port = Port, os_pid = os_pid(Port),
+                        path = Path, up_since = Now,
                         last_attempt = Now, heard = Now, buffer = <<>>,
                         answered = false, garbage_logged = false,
                         untold = []};
@@ -409,7 +416,8 @@ open(State0) ->
 unavailable(Failures, #state{told = Told} = State) ->
     reopen_after(?MAX_BACKOFF,
                  State#state{status = unavailable, port = undefined,
-                             path = undefined, buffer = <<>>,
+                             os_pid = undefined, path = undefined,
+                             buffer = <<>>,
                              untold = [F || F <- Failures,
                                             not lists:member(F, Told)]}).
 
@@ -484,7 +492,8 @@ restart(Why, State) ->
     ?LOG_WARNING("epmd_docker: the helper ~ts stopped (~ts); restarting it in "
                  "~b ms", [State#state.path, describe_exit(Why), Backoff]),
     reopen_after(Backoff,
-                 State#state{status = down, port = undefined, buffer = <<>>,
+                 State#state{status = down, port = undefined,
+                             os_pid = undefined, buffer = <<>>,
                              backoff = min(2 * Backoff, ?MAX_BACKOFF),
                              restarts = State#state.restarts + 1}).
 

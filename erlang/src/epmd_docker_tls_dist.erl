@@ -13,6 +13,10 @@
 %% TLS client checks the certificate against the host part of the node
 %% name (server_name_indication), not against the address Docker gave.
 %%
+%% Before 24.2 inet_tls_dist also dials the host name, not the address it
+%% was given; see epmd_docker_tcp for how those connections reach the
+%% container all the same.
+%%
 %% childspecs/0 must be passed on: it starts ssl_dist_sup, without which no
 %% TLS connection is set up at all. The exports are inet_tls_dist's own in
 %% OTP 23 to 29: listen/2 but no listen/1, no address/1, and no setopts/2 or
@@ -78,6 +82,7 @@ accept(Listen) ->
 accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
     ?CARRIER:accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime).
 
+%% Runs inside net_kernel, as select/1 does.
 -spec setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
           ConnectionPid :: pid() when
       Node :: node(),
@@ -86,6 +91,7 @@ accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
       LongOrShortNames :: longnames | shortnames,
       SetupTime :: term().
 setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
+    dial_through_epmd_docker(release()),
     ?CARRIER:setup(Node, Type, MyNode, LongOrShortNames, SetupTime).
 
 -spec close(Listen :: term()) -> term().
@@ -95,6 +101,38 @@ close(Listen) ->
 -spec is_node_name(Node :: term()) -> boolean().
 is_node_name(Node) ->
     ?CARRIER:is_node_name(Node).
+
+%% Internal
+
+%% Before OTP 24.2 inet_tls_dist dials the host name rather than the address
+%% the epmd module found, so gen_tcp would resolve a container's host name
+%% through DNS: there, connections go through epmd_docker_tcp, which asks
+%% epmd_docker. inet_tls_dist reads inet_dist_connect_options at each
+%% setup, so setting it before the first one is enough; an option the user
+%% set is kept, and one tcp_module of theirs wins. On 24 the minor release
+%% is not known here; epmd_docker_tcp passes addresses through unchanged,
+%% so it is harmless where it is not needed.
+dial_through_epmd_docker(Release) when Release =< 24 ->
+    Options = case application:get_env(kernel, inet_dist_connect_options) of
+                  {ok, List} when is_list(List) -> List;
+                  _ -> []
+              end,
+    case lists:keymember(tcp_module, 1, Options) of
+        true ->
+            ok;
+        false ->
+            application:set_env(kernel, inet_dist_connect_options,
+                                [{tcp_module, epmd_docker_tcp} | Options])
+    end;
+dial_through_epmd_docker(_Release) ->
+    ok.
+
+release() ->
+    try
+        list_to_integer(erlang:system_info(otp_release))
+    catch
+        error:badarg -> 0
+    end.
 
 -ifdef(TEST).
 -include_lib("eunit/include/eunit.hrl").
@@ -122,5 +160,30 @@ is_test(_) -> false.
 
 childspecs_test() ->
     ?assertMatch({ok, [_ | _]}, childspecs()).
+
+dial_through_epmd_docker_test() ->
+    Old = application:get_env(kernel, inet_dist_connect_options),
+    try
+        application:set_env(kernel, inet_dist_connect_options,
+                            [{nodelay, true}]),
+        ok = dial_through_epmd_docker(25),
+        ?assertEqual({ok, [{nodelay, true}]},
+                     application:get_env(kernel, inet_dist_connect_options)),
+        ok = dial_through_epmd_docker(23),
+        ?assertEqual({ok, [{tcp_module, epmd_docker_tcp}, {nodelay, true}]},
+                     application:get_env(kernel, inet_dist_connect_options)),
+        application:set_env(kernel, inet_dist_connect_options,
+                            [{tcp_module, inet_tcp}]),
+        ok = dial_through_epmd_docker(23),
+        ?assertEqual({ok, [{tcp_module, inet_tcp}]},
+                     application:get_env(kernel, inet_dist_connect_options))
+    after
+        case Old of
+            {ok, Value} ->
+                application:set_env(kernel, inet_dist_connect_options, Value);
+            undefined ->
+                application:unset_env(kernel, inet_dist_connect_options)
+        end
+    end.
 
 -endif.

@@ -20,6 +20,12 @@
 %%   flaky     exits at the first request of its first run, then is good
 %%   crash     exits with status 1 at once, every time
 %%   badshape  answers every request with a reply of the wrong shape
+%%   bigprefix writes a length prefix of 4 GiB, then reads and never answers
+%%   stuck     neither reads nor answers, and so never sees its stdin close
+%%   deaf      closes its stdin at once and never answers nor exits
+%% and three programs that cannot be run: noexec (no execute permission),
+%% noshebang (executable, but neither a binary nor a #! script) and a
+%% directory, dir.
 
 -define(ESCRIPT, <<"#!/usr/bin/env escript
 %%! -noinput
@@ -89,6 +95,9 @@ setup() ->
                {garbage, Run("garbage")},
                {badshape, Run("badshape")},
                {silent, "exec cat >/dev/null\n"},
+               {bigprefix, "printf '\\377\\377\\377\\377'\nexec cat >/dev/null\n"},
+               {stuck, "exec sleep 3600\n"},
+               {deaf, "exec sleep 3600 </dev/null\n"},
                {exit, "head -c 1 >/dev/null\nexit 3\n"},
                {crash, "exit 1\n"},
                {flaky, ["if [ ! -e '", Marker, "' ]; then\n",
@@ -105,6 +114,9 @@ setup() ->
       end, Scripts),
     ok = file:write_file(filename:join(Dir, "noexec"), <<"#!/bin/sh\n">>),
     ok = file:change_mode(filename:join(Dir, "noexec"), 8#644),
+    ok = file:write_file(filename:join(Dir, "noshebang"), <<"echo hello\n">>),
+    ok = file:change_mode(filename:join(Dir, "noshebang"), 8#755),
+    ok = file:make_dir(filename:join(Dir, "dir")),
     Dir.
 
 -spec cleanup(file:filename()) -> ok.

@@ -19,7 +19,10 @@ fake_test_() ->
                           fun silent_helper_times_out/1, fun exiting_helper/1,
                           fun flaky_helper_recovers/1,
                           fun crashing_helper_keeps_owner_alive/1,
-                          fun helper_built_later/1])}
+                          fun helper_built_later/1,
+                          fun length_prefix_out_of_step/1,
+                          fun stuck_helper_is_killed/1,
+                          fun deaf_helper_is_killed/1])}
      end}.
 
 logged_test_() ->
@@ -28,7 +31,8 @@ logged_test_() ->
      fun() -> epmd_docker_fake:collect_logs(), epmd_docker_fake:setup() end,
      fun(Dir) -> epmd_docker_fake:stop_collecting(), epmd_docker_fake:cleanup(Dir) end,
      fun(Dir) ->
-             tests(Dir, [fun missing_helper/1, fun not_executable_helper/1])
+             tests(Dir, [fun missing_helper/1, fun not_executable_helper/1,
+                         fun not_a_program/1, fun directory_helper/1])
      end}.
 
 tests(Dir, Tests) ->
@@ -157,6 +161,71 @@ not_executable_helper(Dir) ->
     ?assert(is_process_alive(Owner)),
     stop(Owner).
 
+%% Executable, but exec(2) refuses it: the port opens, then exits at once
+%% with the errno. Treated like a missing helper: one log line, and
+%% helper_unavailable at once, however often it is retried.
+not_a_program(Dir) ->
+    cannot_exec(Dir, noshebang, "exec format error").
+
+directory_helper(Dir) ->
+    cannot_exec(Dir, dir, "permission denied").
+
+cannot_exec(Dir, Mode, Why) ->
+    Before = length(epmd_docker_fake:logs()),
+    Owner = start(Dir, Mode),
+    %% Spread over more than the on-demand retry interval.
+    Answers = [begin timer:sleep(300), request(Owner, ping) end
+               || _ <- lists:seq(1, 8)],
+    %% helper_down for a request sent to a retry that then failed.
+    ?assertEqual([], [A || A <- Answers, A =/= {error, helper_unavailable},
+                           A =/= {error, helper_down}]),
+    ?assert(lists:member({error, helper_unavailable}, Answers)),
+    ?assert(is_process_alive(Owner)),
+    New = lists:nthtail(Before, epmd_docker_fake:logs()),
+    Told = [L || L <- New, string:find(L, "cannot run the helper") =/= nomatch],
+    ?assertMatch([_], Told),
+    ?assertNotEqual(nomatch, string:find(hd(Told), Why)),
+    ?assertEqual([], [L || L <- New, string:find(L, "restarting") =/= nomatch]),
+    ?assert(is_process_alive(Owner)),
+    stop(Owner).
+
+%% A length prefix of 4 GiB: the port driver would allocate that much and
+%% wait for it. The owner restarts the helper at once instead.
+length_prefix_out_of_step(Dir) ->
+    Owner = start(Dir, bigprefix),
+    Before = erlang:memory(total),
+    {Micros, Answer} = timer:tc(fun() -> request(Owner, ping) end),
+    ?assertEqual({error, helper_down}, Answer),
+    ?assert(Micros < 1000000),
+    wait_restarts(Owner, 1),
+    ?assert(erlang:memory(total) - Before < 64 * 1024 * 1024),
+    ?assert(is_process_alive(Owner)),
+    stop(Owner).
+
+%% A helper that neither reads nor answers never sees its stdin close: once
+%% it is found silent it is killed, not left behind.
+stuck_helper_is_killed(Dir) ->
+    Owner = start(Dir, stuck),
+    #{os_pid := OsPid} = epmd_docker_helper:status(Owner),
+    ?assert(is_integer(OsPid)),
+    ?assert(os_process_alive(OsPid)),
+    ask_silent(Owner, erlang:monotonic_time(millisecond) + 6000),
+    ?assertMatch(#{restarts := N} when N >= 1, epmd_docker_helper:status(Owner)),
+    ?assert(wait_os_exit(OsPid, 40)),
+    stop(Owner).
+
+%% A helper that closed its stdin makes the port fail with epipe, without an
+%% exit status: it is killed as well.
+deaf_helper_is_killed(Dir) ->
+    Owner = start(Dir, deaf),
+    #{os_pid := OsPid} = epmd_docker_helper:status(Owner),
+    ?assert(is_integer(OsPid)),
+    timer:sleep(200),
+    ?assertMatch({error, _}, request(Owner, ping)),
+    wait_restarts(Owner, 1),
+    ?assert(wait_os_exit(OsPid, 40)),
+    stop(Owner).
+
 helper_built_later(Dir) ->
     Path = filename:join(Dir, "built-later"),
     Owner = start_path(Path),
@@ -246,6 +315,28 @@ wait_status(Owner, Want, N) ->
     case epmd_docker_helper:status(Owner) of
         #{status := Want} -> ok;
         _ -> timer:sleep(100), wait_status(Owner, Want, N - 1)
+    end.
+
+wait_restarts(Owner, N) ->
+    wait_restarts(Owner, N, 50).
+
+wait_restarts(Owner, N, 0) ->
+    ?assertMatch(#{restarts := R} when R >= N, epmd_docker_helper:status(Owner));
+wait_restarts(Owner, N, Tries) ->
+    case epmd_docker_helper:status(Owner) of
+        #{restarts := R} when R >= N -> ok;
+        _ -> timer:sleep(100), wait_restarts(Owner, N, Tries - 1)
+    end.
+
+os_process_alive(OsPid) ->
+    filelib:is_dir("/proc/" ++ integer_to_list(OsPid)).
+
+wait_os_exit(OsPid, 0) ->
+    not os_process_alive(OsPid);
+wait_os_exit(OsPid, Tries) ->
+    case os_process_alive(OsPid) of
+        false -> true;
+        true -> timer:sleep(100), wait_os_exit(OsPid, Tries - 1)
     end.
 
 ask_until(Owner, Deadline, Acc) ->

@@ -117,6 +117,11 @@ func measure(ctx context.Context, s *settings) (*results, error) {
 		return nil, err
 	}
 	defer ed.close()
+	if got, err := ed.eval(ctx, "epmd_docker_helper:request(ping)", 30*time.Second); err != nil {
+		return nil, err
+	} else if !strings.HasPrefix(got, "{pong,") {
+		return nil, fmt.Errorf("the epmd_docker helper does not answer a ping (%s): nothing to measure\n%s", got, ed.output())
+	}
 	hf, err := startNode(ctx, "hosts-file node", erlEnv("ERL_INETRC="+inetrc), common("bench_hf", "bench_hosts_file_epmd")...)
 	if err != nil {
 		return nil, err

@@ -41,13 +41,6 @@ var hostOTP = &otp{}
 
 const optDir = "/opt/epmd_docker"
 
-func (o *otp) String() string {
-	if o.Image == "" {
-		return "host OTP " + strconv.Itoa(o.release())
-	}
-	return o.Image
-}
-
 var (
 	hostReleaseOnce sync.Once
 	hostRelease     int

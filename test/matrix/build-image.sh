@@ -36,11 +36,13 @@ build() {
     log "no Debian suite is known to serve OTP $otp (known: 23 25 27 29)"
     return 1
   fi
-  command -v debootstrap >/dev/null 2>&1 || {
-    log "debootstrap is missing: apt-get install debootstrap"
-    return 1
-  }
   [ "$(id -u)" -eq 0 ] || { log "debootstrap needs root"; return 1; }
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    log "installing debootstrap"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      debootstrap >/dev/null
+  fi
 
   start=$(date +%s)
   root=$(mktemp -d /tmp/epmd-docker-otp"$otp".XXXXXX)

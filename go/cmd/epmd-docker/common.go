@@ -51,11 +51,15 @@ func version() string {
 // exitCode prints err for a person and maps it to an exit status. Nothing
 // else in the program calls os.Exit.
 func exitCode(stderr io.Writer, err error) int {
+	var status exitStatus
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.As(err, &status):
+		// The program remsh ran has spoken for itself.
+		return int(status)
 	case errors.Is(err, errUsage):
 		help := "epmd-docker help"
 		var ce *cmdUsage

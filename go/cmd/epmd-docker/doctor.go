@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -139,7 +140,7 @@ func statusColor(s string) cli.Color {
 
 // doctor runs the checks.
 type doctor struct {
-	log interface{ Write([]byte) (int, error) }
+	log io.Writer // diagnostics
 }
 
 // run returns the checks in order, and whether Docker was unreachable.
@@ -342,7 +343,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 			continue
 		}
 		probed = append(probed, label)
-		if e.EPMD == epmdUnreachable || e.EPMD == epmdError {
+		if e.EPMD == epmdUnreachable {
 			unreachable = append(unreachable, label+": "+e.EPMDError)
 		}
 		switch {
@@ -358,7 +359,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 			empty = append(empty, label)
 		case looks[i]:
 			erlangs++
-			silent = append(silent, label+" ("+e.EPMD+")")
+			silent = append(silent, label+" ("+probeWords(e)+")")
 		}
 	}
 
@@ -390,6 +391,17 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		epmds.Status, epmds.Detail = statusOK, fmt.Sprintf("%d containers answer: %s", erlangs, listSome(withNodes, 5))
 	}
 	return []check{addrs, epmds}
+}
+
+// probeWords says for a person what asking e's epmd gave.
+func probeWords(e containerEntry) string {
+	switch e.EPMD {
+	case epmdNone:
+		return "connection refused"
+	case epmdUnreachable:
+		return "no answer"
+	}
+	return e.EPMDError
 }
 
 // listSome joins up to n items, and says how many more there are.
@@ -602,4 +614,3 @@ func otpVersion(v string) (major, minor int) {
 	}
 	return major, minor
 }
-

@@ -171,9 +171,8 @@ func lsTable(entries []containerEntry, color bool) *cli.Table {
 	return t
 }
 
-// lister is what listContainers needs of Docker: the per-network view of
-// package docker, and the resolver's view of which address a node name
-// leads to.
+// lister is what listContainers needs of Docker besides the resolver:
+// every network's addresses, which package docker's list carries.
 type lister interface {
 	ListRunning(ctx context.Context) ([]docker.Container, error)
 }
@@ -188,11 +187,11 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 	defer cancel()
 	// The resolver's list carries hostnames and the address a lookup
 	// gives; the plain list carries every network's addresses.
-	cs, err := r.List(dctx)
+	raw, err := api.ListRunning(dctx)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := api.ListRunning(dctx)
+	cs, err := r.List(dctx)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +218,7 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 			if n.Network == "host" || n.IPv4 != "" || n.IPv6 != "" {
 				e.Networks = append(e.Networks, n)
 			}
-			if ep.IPv4 == c.Addr {
+			if c.Addr.IsValid() && ep.IPv4 == c.Addr {
 				e.Network = name
 			}
 		}
@@ -239,6 +238,7 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 			defer cancel()
 			nodes, err := epmd.Names(pctx, netip.AddrPortFrom(c.Addr, epmd.DefaultPort))
 			e.EPMD, e.EPMDError = probeState(err)
+			slices.SortFunc(nodes, func(a, b epmd.Node) int { return strings.Compare(a.Name, b.Name) })
 			for _, n := range nodes {
 				e.Nodes = append(e.Nodes, nodeEntry{Name: n.Name, Node: nodeName(pctx, c.Addr, n, c.Hostname), Port: n.Port})
 			}
@@ -281,4 +281,3 @@ func probeState(err error) (state, detail string) {
 		return epmdError, err.Error()
 	}
 }
-

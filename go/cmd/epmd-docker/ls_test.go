@@ -141,3 +141,20 @@ func TestLsMany(t *testing.T) {
 		t.Errorf("ls took %v with %d containers; want about a second", took, n)
 	}
 }
+
+// TestColour checks that a terminal gets colour, and NO_COLOR or a pipe
+// none.
+func TestColour(t *testing.T) {
+	needDocker(t)
+	start(t, "colour", nil, "sleep", "infinity")
+	tm := newTerminal(t, binary+" ls")
+	tm.waitFor("EXIT=0")
+	if screen := tm.tmux("capture-pane", "-e", "-p", "-t", "main"); !strings.Contains(screen, "\x1b[1m") {
+		t.Errorf("ls on a terminal: nothing bold:\n%q", screen)
+	}
+	tm = newTerminal(t, "NO_COLOR=1 "+binary+" ls")
+	tm.waitFor("EXIT=0")
+	if screen := tm.tmux("capture-pane", "-e", "-p", "-t", "main"); strings.Contains(screen, "\x1b[1m") {
+		t.Errorf("ls with NO_COLOR: colour:\n%q", screen)
+	}
+}

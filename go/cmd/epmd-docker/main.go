@@ -49,13 +49,13 @@ type stdio struct {
 const usage = `epmd-docker: find and reach Erlang nodes in Docker containers
 
 Usage:
-  epmd-docker resolve HOST [--inet6] [--json]    the address node@HOST is dialled at, and why
-  epmd-docker ls [--json]                        running containers and the Erlang nodes in them
-  epmd-docker doctor [--json]                    check the setup, and say what to fix
+  epmd-docker resolve HOST [--inet6] [--json]     the address node@HOST is dialled at, and why
+  epmd-docker ls [--json]                         running containers and the Erlang nodes in them
+  epmd-docker doctor [--json]                     check the setup, and say what to fix
   epmd-docker remsh TARGET [flags] [-- ERL_ARGS]  open a remote shell on a container's node
-  epmd-docker port                               serve the Erlang side over stdin/stdout
-  epmd-docker version                            print the version
-  epmd-docker help                               print this help
+  epmd-docker port                                serve the Erlang side over stdin/stdout
+  epmd-docker version                             print the version
+  epmd-docker help                                print this help
 
 Run 'epmd-docker COMMAND --help' for a command's flags.
 
@@ -64,11 +64,12 @@ default its 12-digit ID), its name, ID or unique ID prefix, a network alias,
 or a compose service name.
 
 Settings (environment):
-  DOCKER_HOST and the other DOCKER_* variables   which Docker daemon to ask
-  EPMD_DOCKER_NETWORK   network whose address to use for containers on several
-  EPMD_DOCKER_TTL       how long an answer is cached (Go duration, default 30s)
-  EPMD_DOCKER_LOG       log level on stderr: debug, info, warn (default), error
-  NO_COLOR              no colour even on a terminal
+  DOCKER_HOST, DOCKER_*     which Docker daemon to ask, as for the docker CLI
+  EPMD_DOCKER_NETWORK       network whose address to use for containers on several
+  EPMD_DOCKER_TTL           how long an answer is cached (Go duration, default 30s)
+  EPMD_DOCKER_NEGATIVE_TTL  how long "not found" is cached (default 2s)
+  EPMD_DOCKER_LOG           log level on stderr: debug, info, warn (default), error
+  NO_COLOR                  no colour even on a terminal
 
 Output: the answer goes to stdout, diagnostics to stderr; colour only when
 stdout is a terminal.

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,9 +36,10 @@ compose service), optionally with a node name: node@TARGET. Without one,
 the epmd in the container is asked: its only node is used; among several,
 you are asked which (an error listing them when stdin is not a terminal).
 
-Before starting erl, the node is asked for its exact name and shown the
-cookie, so that a wrong cookie is an error here rather than a dead shell.
-Then this runs, with the node's own name:
+Before erl starts, the opening of a distribution handshake asks the node
+its exact name and checks the cookie (by digest, as erl does: the cookie
+never crosses the wire), so that a wrong cookie is an error here rather
+than a dead shell. Then this runs, with the node's own name:
 
   erl -pa EBIN -start_epmd false -epmd_module epmd_docker -hidden \
       -sname remsh-XXXXXXXX -remsh NODE [ERL_ARGS...]
@@ -51,19 +53,23 @@ Flags:
   --cookie C                the cookie (see below: prefer ERLANG_COOKIE)
   --cookie-from-container   the container's RELEASE_COOKIE or ERLANG_COOKIE,
                             or the -setcookie in its command line
-  --iex                     start iex instead of erl
+  --iex                     start iex instead of erl (the node must have
+                            Elixir on its code path)
   --dry-run                 check everything, print the command, run nothing
 
 The cookie is --cookie, else --cookie-from-container, else $ERLANG_COOKIE,
-else ~/.erlang.cookie. It is never printed and never on erl's command line:
-erl copies -setcookie, ERL_FLAGS and -args_file contents into the emulator's
-arguments, which every user can read with ps. Instead erl runs with HOME set
-to a private directory (mode 0700) holding .erlang.cookie (mode 0400), which
-is removed when erl exits; XDG_CONFIG_HOME and XDG_CACHE_HOME keep pointing
-at your own. With ~/.erlang.cookie nothing is needed: erl reads it itself,
-and epmd-docker replaces itself with erl. A cookie given with --cookie is
-on epmd-docker's own command line until epmd-docker overwrites it, a few
-microseconds after starting; ERLANG_COOKIE is readable only by you and root.
+else ~/.erlang.cookie (or $XDG_CONFIG_HOME/erlang/.erlang.cookie, as erl
+reads them). It is never printed and never on erl's command line: erl
+copies -setcookie, and the contents of ERL_FLAGS and of -args_file files,
+into the emulator's arguments, which every user can read with ps. Instead
+erl runs with HOME set to a private directory (mode 0700) holding
+.erlang.cookie (mode 0400), removed when erl exits, with XDG_CONFIG_HOME
+and XDG_CACHE_HOME still pointing at yours; epmd-docker stays to remove
+it. With a cookie file of your own nothing is needed: erl reads it
+itself, and epmd-docker replaces itself with erl. --cookie C is on
+epmd-docker's own command line from the moment it starts until it
+overwrites it with x's, microseconds later: prefer ERLANG_COOKIE, which
+only you and root can read.
 
 Exit status: erl's once it runs; otherwise 1 target or node not found,
 several nodes and no terminal to ask on, cookie refused; 2 usage error;
@@ -195,6 +201,8 @@ func (c *remshCmd) pick(nodes []epmd.Node, name, host, where string) (epmd.Node,
 	if len(nodes) == 0 {
 		return epmd.Node{}, fmt.Errorf("no Erlang node is registered with the epmd in %s", where)
 	}
+	// epmd lists the latest first; people expect an order that holds.
+	slices.SortFunc(nodes, func(a, b epmd.Node) int { return strings.Compare(a.Name, b.Name) })
 	names := make([]string, len(nodes))
 	for i, n := range nodes {
 		names[i] = n.Name
@@ -278,29 +286,61 @@ func (c *remshCmd) cookie(ctx context.Context, given string, fromContainer bool,
 	return cookie, source, private, nil
 }
 
-// homeCookie reads ~/.erlang.cookie as erl's auth module would, with its
-// complaints made here, before erl starts.
+// homeCookie reads the cookie file erl would read, ~/.erlang.cookie or
+// else $XDG_CONFIG_HOME/erlang/.erlang.cookie, with erl's complaints about
+// it made here, before erl starts.
 func homeCookie() (cookie, source string, err error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", "", fmt.Errorf("no cookie: pass --cookie or --cookie-from-container, or set ERLANG_COOKIE (%v)", err)
 	}
-	path := filepath.Join(home, ".erlang.cookie")
-	source = "~/.erlang.cookie"
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", "", errors.New("no cookie: pass --cookie or --cookie-from-container, set ERLANG_COOKIE, or write it to ~/.erlang.cookie")
-	case err != nil:
-		return "", "", err
-	case fi.Mode().Perm()&0o077 != 0:
-		return "", "", fmt.Errorf("%s is readable by others, and erl refuses it: chmod 400 %s", path, path)
+	config := os.Getenv("XDG_CONFIG_HOME")
+	if config == "" {
+		config = filepath.Join(home, ".config")
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", "", err
+	for _, c := range []struct{ path, source string }{
+		{filepath.Join(home, ".erlang.cookie"), "~/.erlang.cookie"},
+		{filepath.Join(config, "erlang", ".erlang.cookie"), "$XDG_CONFIG_HOME/erlang/.erlang.cookie"},
+	} {
+		fi, err := os.Stat(c.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return "", "", err
+		case fi.Mode().Perm()&0o077 != 0:
+			return "", "", fmt.Errorf("%s may be read by others, so erl refuses it: chmod 400 %s", c.path, c.path)
+		}
+		b, err := os.ReadFile(c.path)
+		if err != nil {
+			return "", "", err
+		}
+		cookie, err := parseCookieFile(b)
+		if err != nil {
+			return "", "", fmt.Errorf("%s %v", c.path, err)
+		}
+		return cookie, c.source, nil
 	}
-	return strings.TrimRight(string(b), " \r\n"), source, nil
+	return "", "", errors.New("no cookie: pass --cookie or --cookie-from-container, set ERLANG_COOKIE, or write it to ~/.erlang.cookie")
+}
+
+// parseCookieFile reads a cookie file as auth:read_cookie/1 does: the
+// printable ASCII characters up to the first other one, after which only
+// newlines and blanks may follow.
+func parseCookieFile(b []byte) (string, error) {
+	n := 0
+	for n < len(b) && b[n] >= ' ' && b[n] <= '~' {
+		n++
+	}
+	for _, c := range b[n:] {
+		if c != '\n' && c != '\r' && c != ' ' {
+			return "", errors.New("has characters other than printable ASCII")
+		}
+	}
+	if n == 0 {
+		return "", errors.New("is empty")
+	}
+	return string(b[:n]), nil
 }
 
 // checkCookie applies the rules of a cookie file: printable ASCII, not

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +64,7 @@ func TestRemshFailures(t *testing.T) {
 	plain := start(t, "r-plain", nil, "sleep", "infinity")
 	waitNodes(t, one, 1)
 	waitNodes(t, two, 2)
+	secret := secretNode(t, "r-secret", "right")
 	home := t.TempDir() // no ~/.erlang.cookie
 	noCookie := []string{"HOME=" + home, "ERLANG_COOKIE="}
 
@@ -81,7 +81,7 @@ func TestRemshFailures(t *testing.T) {
 		{"no such node", nil, []string{"other@" + one.Name, "--cookie", "right"}, "runs no node named other; it runs app"},
 		{"no epmd", nil, []string{plain.Name, "--cookie", "right"}, "cannot ask the epmd in " + plain.Name},
 		{"no cookie", noCookie, []string{one.Name}, "no cookie: pass --cookie"},
-		{"no cookie in the container", nil, []string{one.Name, "--cookie-from-container"}, "no RELEASE_COOKIE or ERLANG_COOKIE"},
+		{"no cookie in the container", nil, []string{secret.Name, "--cookie-from-container"}, "no RELEASE_COOKIE or ERLANG_COOKIE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,7 +174,13 @@ func TestRemshTerminal(t *testing.T) {
 	cookie := "sekrit" + runID
 	c := secretNode(t, "tty", cookie)
 
-	tm := newTerminal(t, binary+" remsh "+c.Name+" --cookie "+cookie)
+	// The command goes in a script, so that only epmd-docker has the
+	// cookie on its command line, as when a person types it.
+	script := filepath.Join(t.TempDir(), "remsh.sh")
+	if err := os.WriteFile(script, []byte(binary+" remsh "+c.Name+" --cookie "+cookie+"; echo EXIT=$?; sleep 600\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tm := newTerminal(t, "sh "+script)
 	tm.waitFor("(app@" + c.Hostname + ")1>")
 	tm.send("node().", "Enter")
 	tm.waitFor("\napp@" + c.Hostname + "\n")
@@ -230,7 +236,7 @@ func TestRemshHomeCookie(t *testing.T) {
 
 	tm := newTerminal(t, "HOME="+home+" ERLANG_COOKIE= "+binary+" remsh "+c.ID[:12])
 	tm.waitFor("(app@" + c.Hostname + ")1>")
-	if ps := processes(t); strings.Contains(ps, binary+" remsh") {
+	if ps := processes(t); strings.Contains(ps, "\n"+binary+" remsh") {
 		t.Errorf("epmd-docker still runs beside erl:\n%s", grepLines(ps, "epmd-docker"))
 	}
 	tm.send("node().", "Enter")
@@ -272,5 +278,3 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
-var _ = context.Background

@@ -21,7 +21,9 @@ node@HOST, is accepted too.
 
 Flags:
   --inet6   resolve to an IPv6 address (as for -proto_dist inet6_tcp)
-  --json    print the answer as JSON; failures too, as {"error": ...}
+  --json    print the answer as JSON; a HOST that does not resolve gives
+            {"error": REASON, "message": ..., "candidates": [...]} (REASON
+            is what the Erlang side gets: not_found, ambiguous, no_address)
 
 Exit status: 0 resolved; 1 no running container answers to HOST, several
 do (they are listed), or it has no address of that family; 2 usage error;
@@ -129,7 +131,7 @@ func resolveError(host string, err error) error {
 	var amb *wire.AmbiguousError
 	switch {
 	case errors.As(err, &amb):
-		return fmt.Errorf("%s names several running containers: %s; use a container name or ID", host, strings.Join(amb.Candidates, ", "))
+		return fmt.Errorf("%s names several running containers: %s; name one by its ID", host, strings.Join(amb.Candidates, ", "))
 	case errors.Is(err, wire.ErrNotFound):
 		return fmt.Errorf("no running container answers to %s (see epmd-docker ls)", host)
 	case errors.Is(err, wire.ErrBadHost):

@@ -174,3 +174,25 @@ func TestRemoteDaemon(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCookieFile(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"abc", "abc", true},
+		{"abc\n", "abc", true},
+		{"abc \r\n \n", "abc ", true}, // as auth:read_cookie/1: blanks before the newline count
+		{"a b", "a b", true},
+		{"", "", false},
+		{"\n", "", false},
+		{"abc\ndef", "", false},
+		{"abc\x00", "", false},
+	}
+	for _, tt := range tests {
+		got, err := parseCookieFile([]byte(tt.in))
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("%q: got %q, %v; want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

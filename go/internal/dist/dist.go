@@ -77,8 +77,6 @@ const ourFlags = flagExtendedReferences | flagDistMonitor | flagFunTags | flagDi
 	flagBigSeqtraceLabels | flagExitPayload | flagFragments | flagHandshake23 | flagUnlinkID |
 	flagMandatory25Digest | flagSpawn | flagV4NC | flagAlias
 
-var _ = flagPublished // documented above; never set
-
 // Errors of Name and Check.
 var (
 	// ErrBadCookie means the node closed the connection on our digest:

@@ -155,4 +155,3 @@ func TestNamesRealEPMD(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

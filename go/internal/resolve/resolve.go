@@ -65,12 +65,16 @@
 // containers, so that a lookup that misses the answer cache is matched in
 // memory instead of asking Docker. The set comes from a round (one
 // container list, plus an inspect of each container not seen before), and
-// is patched by events: an event first empties the answer caches, then its
-// container is inspected once and replaced in the set, or removed from it.
-// Until the patch is in, lookups do not use the set. A round runs as soon as
-// the stream opens, and again every TTL/2, and a set older than the TTL is
-// not used: the TTL bounds the staleness of a missed event for the set as
-// it does for answers.
+// is patched by events: an event empties the answer caches and takes its
+// container out of the set at once; an inspect then puts it back if it is
+// running. Nothing waits for that inspect, which the daemon holds up while
+// a container is starting or stopping: until it is in, names of that
+// container are not found in the set, and so are looked up with a round. A
+// round runs as soon as the stream opens, and again every TTL/2; a round
+// during which events came in still renews the set, keeping the set's own
+// entries for the containers those events named. A set older than the TTL
+// is not used: the TTL bounds the staleness of a missed event for the set
+// as it does for answers.
 //
 // The set answers only when it finds exactly one container. "Not found",
 // "ambiguous" and "no address" are always checked with a round, since a
@@ -215,13 +219,18 @@ type Resolver struct {
 	live   bool   // an event stream is open
 	flight *round // the round in progress, if any
 	// view is the container set (see the package comment); nil when
-	// there is none to trust. patching counts the events received
-	// whose patch is not in yet: while it is not zero, view is not used.
-	view     *view
-	patching int
+	// there is none to trust. pending holds the containers taken out of
+	// it by an event whose patch is not in yet.
+	view       *view
+	pending    map[string]*pend
+	patchSlots chan struct{}
+	// touches records the last events, so that a round that ran while
+	// some came in can still become the container set.
+	touches []touch
 
 	rounds  atomic.Int64 // rounds run, for tests and diagnostics
-	handled atomic.Int64 // events handled (and patched in), likewise
+	handled atomic.Int64 // events handled, likewise
+	patched atomic.Int64 // patches done (or given up), likewise
 }
 
 type key struct {
@@ -243,7 +252,8 @@ type Match struct {
 
 // New returns a Resolver that reads from api.
 func New(api API, cfg Config) *Resolver {
-	r := &Resolver{api: api, network: cfg.Network, log: cfg.Logger}
+	r := &Resolver{api: api, network: cfg.Network, log: cfg.Logger,
+		pending: map[string]*pend{}, patchSlots: make(chan struct{}, patchConcurrency)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -345,6 +355,15 @@ func (r *Resolver) answer(cands []candidate, k key, given string) (Match, error)
 	}, nil
 }
 
+func (r *Resolver) purgeAnswersLocked() {
+	if r.answers != nil {
+		r.answers.Purge()
+	}
+	if r.negatives != nil {
+		r.negatives.Purge()
+	}
+}
+
 // store runs add, which caches an answer computed from the round of
 // generation gen, unless the answer may be stale or caching is off.
 func (r *Resolver) store(gen uint64, add func()) {
@@ -385,16 +404,13 @@ func (r *Resolver) invalidate(id string, all bool) {
 
 func (r *Resolver) invalidateLocked(id string, all bool) {
 	r.gen++
+	r.touch(id, all)
 	r.flight = nil // a round in progress may have listed before the change
 	if all {
 		r.view = nil
+		clear(r.pending)
 	}
-	if r.answers != nil {
-		r.answers.Purge()
-	}
-	if r.negatives != nil {
-		r.negatives.Purge()
-	}
+	r.purgeAnswersLocked()
 	switch {
 	case all:
 		r.details.Purge()

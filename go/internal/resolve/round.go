@@ -47,9 +47,8 @@ func (r *Resolver) startLocked(ctx context.Context) *round {
 	return r.flight
 }
 
-// run performs round rd. Its containers become the container set if no
-// event came in while it ran and the stream is still open: the list is then
-// known to be as current as the events.
+// run performs round rd. Its containers become the container set (see
+// installLocked) if the stream is still open.
 func (r *Resolver) run(ctx context.Context, rd *round) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
@@ -63,9 +62,7 @@ func (r *Resolver) run(ctx context.Context, rd *round) {
 	if err == nil {
 		v := newView(base, time.Now().Add(r.ttl))
 		rd.cands = v.cands
-		if r.live && r.gen == rd.gen && r.ttl > 0 {
-			r.view = v
-		}
+		r.installLocked(rd, v)
 	}
 	r.mu.Unlock()
 	close(rd.done)

@@ -24,6 +24,7 @@ func patched(t *testing.T, f *fakeAPI, cfg Config) *Resolver {
 		f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: c.id})
 	}
 	handled(t, r, int64(len(world)))
+	patchesDone(t, r, int64(len(world)))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.view == nil {
@@ -98,7 +99,7 @@ func TestEventsPatchTheSet(t *testing.T) {
 	for _, id := range []string{later.id, web.id, db.id} {
 		f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: id})
 	}
-	handled(t, r, 3)
+	patchesDone(t, r, 3)
 	resolve("later", "172.17.0.50")
 	resolve("worker", "172.17.0.50")
 	resolve("web", "172.17.0.99")
@@ -115,7 +116,7 @@ func TestEventsPatchTheSet(t *testing.T) {
 	// web stops: out of the set. Its name is then checked with a list.
 	f.set(db, cJoined, later)
 	f.emit(t, docker.Event{Type: "container", Action: "die", ContainerID: web.id})
-	handled(t, r, 4)
+	patchesDone(t, r, 4)
 	if _, err := r.Resolve(ctx, "web", wire.Inet); !errors.Is(err, wire.ErrNotFound) {
 		t.Fatalf("got %v, want not found", err)
 	}
@@ -124,7 +125,7 @@ func TestEventsPatchTheSet(t *testing.T) {
 	}
 }
 
-func TestSetNotUsedWhilePatching(t *testing.T) {
+func TestLookupsDoNotWaitForPatches(t *testing.T) {
 	f := newFake(cWeb, cDB)
 	r := New(f, Config{TTL: time.Hour})
 	watch(t, r, f)
@@ -132,35 +133,159 @@ func TestSetNotUsedWhilePatching(t *testing.T) {
 	ctx := context.Background()
 	gate := make(chan struct{})
 	f.mu.Lock()
-	f.inspectGate = gate
+	f.inspectGate = gate // as the daemon holds up the inspect of a container in transition
 	f.mu.Unlock()
 	lists := f.lists.Load()
 
-	// The event names a container that is gone already, so the round
-	// below has nothing to inspect and only the patch waits.
-	gone := hexID("dead")
-	f.emit(t, docker.Event{Type: "container", Action: "destroy", ContainerID: gone})
-	eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.patching == 1 })
+	// web moves; its event is in, its patch is held up.
+	web := cWeb
+	web.nets = []fn{{name: "bridge", ip4: "172.17.0.99", epid: "new"}}
+	f.set(web, cDB)
+	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: web.id})
+	handled(t, r, 1)
+	r.mu.Lock()
+	_, in := r.view.base[web.id]
+	r.mu.Unlock()
+	if in {
+		t.Fatal("web is still in the set after its event")
+	}
+	// Other containers are answered from the set meanwhile.
+	start := time.Now()
 	if a, err := r.Resolve(ctx, "db", wire.Inet); err != nil || a.String() != "172.18.0.3" {
 		t.Fatalf("got %v, %v", a, err)
 	}
-	if n := f.lists.Load() - lists; n != 1 {
-		t.Fatalf("got %d lists while a patch is pending, want 1", n)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v while a patch was held up", d)
 	}
+	if n := f.lists.Load() - lists; n != 0 {
+		t.Fatalf("got %d lists, want 0", n)
+	}
+
 	f.mu.Lock()
 	f.inspectGate = nil
 	f.mu.Unlock()
 	close(gate)
-	handled(t, r, 1)
-	if a, err := r.Resolve(ctx, "custom", wire.Inet); err != nil || a.String() != "172.17.0.2" {
-		t.Fatalf("got %v, %v", a, err)
+	patchesDone(t, r, 1)
+	if a, err := r.Resolve(ctx, "custom", wire.Inet); err != nil || a.String() != "172.17.0.99" {
+		t.Fatalf("got %v, %v; want the patched 172.17.0.99", a, err)
 	}
-	if n := f.lists.Load() - lists; n != 1 {
-		t.Fatalf("got %d lists once patched, want still 1", n)
+	if n := f.lists.Load() - lists; n != 0 {
+		t.Fatalf("got %d lists once patched, want 0", n)
 	}
 }
 
-func TestFailedPatchDropsTheSet(t *testing.T) {
+func TestPatchInspectsAgainAfterANewerEvent(t *testing.T) {
+	f := newFake(cWeb)
+	r := New(f, Config{TTL: time.Hour})
+	watch(t, r, f)
+	settle(t, r)
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.inspectGate = gate
+	f.mu.Unlock()
+	inspects := f.inspects.Load()
+
+	// An inspect is under way when web moves again: its answer may be
+	// older than the second event, so the patch asks once more.
+	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: cWeb.id})
+	eventually(t, func() bool { return f.inspects.Load() == inspects+1 })
+	web := cWeb
+	web.nets = []fn{{name: "bridge", ip4: "172.17.0.77", epid: "again"}}
+	f.set(web)
+	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: cWeb.id})
+	handled(t, r, 2)
+	f.mu.Lock()
+	f.inspectGate = nil
+	f.mu.Unlock()
+	close(gate)
+	patchesDone(t, r, 1) // one patch, two inspects
+	if n := f.inspects.Load() - inspects; n != 2 {
+		t.Fatalf("got %d inspects, want 2", n)
+	}
+	if a, err := r.Resolve(context.Background(), "custom", wire.Inet); err != nil || a.String() != "172.17.0.77" {
+		t.Fatalf("got %v, %v; want 172.17.0.77", a, err)
+	}
+}
+
+func TestRoundDuringEventsRenewsSet(t *testing.T) {
+	f := newFake(cWeb, cDB)
+	r := New(f, Config{TTL: time.Hour})
+	watch(t, r, f)
+	settle(t, r)
+	r.mu.Lock()
+	before := r.view.expires
+	r.mu.Unlock()
+
+	// A round lists, and its answer is held back; meanwhile web moves
+	// and db stops, and their events are patched into the set.
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.listGate = gate
+	f.mu.Unlock()
+	lists := f.lists.Load()
+	rd := refresh(r)
+	eventually(t, func() bool { return f.lists.Load() == lists+1 })
+	web := cWeb
+	web.nets = []fn{{name: "bridge", ip4: "172.17.0.99", epid: "new"}}
+	f.set(web)
+	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: web.id})
+	f.emit(t, docker.Event{Type: "container", Action: "die", ContainerID: cDB.id})
+	patchesDone(t, r, 2)
+	f.mu.Lock()
+	f.listGate = nil
+	f.mu.Unlock()
+	close(gate)
+	<-rd.done
+
+	// The round's list said web at .2 and db running: the set keeps
+	// what the events said instead, and is renewed.
+	r.mu.Lock()
+	v := r.view
+	r.mu.Unlock()
+	if v == nil || !v.expires.After(before) {
+		t.Fatal("the round did not renew the container set")
+	}
+	ctx := context.Background()
+	if a, err := r.Resolve(ctx, "custom", wire.Inet); err != nil || a.String() != "172.17.0.99" {
+		t.Fatalf("got %v, %v; want 172.17.0.99", a, err)
+	}
+	if _, ok := v.base[cDB.id]; ok {
+		t.Fatal("db is in the set after its die event")
+	}
+	if n := f.lists.Load() - lists; n != 1 {
+		t.Fatalf("got %d lists, want only the round's", n)
+	}
+}
+
+func TestRoundAfterUnnamedEventNotInstalled(t *testing.T) {
+	f := newFake(cWeb)
+	r := New(f, Config{TTL: time.Hour})
+	watch(t, r, f)
+	settle(t, r)
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.listGate = gate
+	f.mu.Unlock()
+	lists := f.lists.Load()
+	rd := refresh(r)
+	eventually(t, func() bool { return f.lists.Load() == lists+1 })
+	// A network event that names no container: the set is dropped, and
+	// the round cannot be brought up to date either.
+	f.emit(t, docker.Event{Type: "network", Action: "destroy"})
+	handled(t, r, 1)
+	f.mu.Lock()
+	f.listGate = nil
+	f.mu.Unlock()
+	close(gate)
+	<-rd.done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.view != nil {
+		t.Fatal("a round older than an event naming no container became the set")
+	}
+}
+
+func TestFailedPatchLeavesContainerOut(t *testing.T) {
 	f := newFake(cWeb, cDB)
 	r := New(f, Config{TTL: time.Hour})
 	watch(t, r, f)
@@ -170,24 +295,23 @@ func TestFailedPatchDropsTheSet(t *testing.T) {
 	f.inspectErr = fmt.Errorf("inspect: %w: boom", wire.ErrUnavailable)
 	f.mu.Unlock()
 	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: cWeb.id})
-	handled(t, r, 1)
-	r.mu.Lock()
-	v := r.view
-	r.mu.Unlock()
-	if v != nil {
-		t.Fatal("the container set survived a failed patch")
-	}
+	patchesDone(t, r, 1)
 	f.mu.Lock()
 	f.inspectErr = nil
 	f.mu.Unlock()
+
 	lists := f.lists.Load()
-	for _, host := range []string{"web", "custom", "db"} {
-		if _, err := r.Resolve(ctx, host, wire.Inet); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := r.Resolve(ctx, "db", wire.Inet); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.lists.Load() - lists; n != 0 {
+		t.Fatalf("got %d lists for db, want 0: the rest of the set stands", n)
+	}
+	if a, err := r.Resolve(ctx, "custom", wire.Inet); err != nil || a.String() != "172.17.0.2" {
+		t.Fatalf("got %v, %v", a, err)
 	}
 	if n := f.lists.Load() - lists; n != 1 {
-		t.Fatalf("got %d lists, want 1: a round makes a new set", n)
+		t.Fatalf("got %d lists for web, want 1: it is out of the set", n)
 	}
 }
 
@@ -213,4 +337,18 @@ func TestSetRenewedAndExpires(t *testing.T) {
 func handled(t *testing.T, r *Resolver, n int64) {
 	t.Helper()
 	eventually(t, func() bool { return r.handled.Load() >= n })
+}
+
+// refresh starts a round as the resync timer does, and returns it.
+func refresh(r *Resolver) *round {
+	r.refresh()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flight
+}
+
+// patchesDone waits until r has finished n patches in all.
+func patchesDone(t *testing.T, r *Resolver, n int64) {
+	t.Helper()
+	eventually(t, func() bool { return r.patched.Load() >= n })
 }

@@ -98,9 +98,10 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 			// into an ambiguity for names that never mentioned this
 			// container, and working out which names an event affects
 			// would be more code than the cache saves. The container
-			// set, though, is patched: one inspect, not a list.
-			if r.eventArrived(ev.ContainerID) {
-				r.patch(ctx, ev.ContainerID)
+			// set, though, is patched: one inspect, not a list, and
+			// not waited for.
+			if p := r.eventArrived(ev.ContainerID); p != nil {
+				go r.patch(ctx, ev.ContainerID, p)
 			}
 			r.handled.Add(1)
 		case <-resync:

@@ -1,0 +1,552 @@
+package e2e
+
+// Where Erlang and Elixir teams live: epmd_docker as a rebar3 dependency and
+// in a relx release, with Elixir's iex, as a Mix dependency and in a Mix
+// release, and a compose file that runs releases in containers. Each test
+// builds a throwaway project from test/fixtures the way a user would, with
+// no network: the git dependency is a local snapshot of this working tree,
+// Go modules come from the cache `make all` filled, Mix uses Debian's
+// rebar3 and no Hex.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A rebar3 project with a git dependency on this repository builds
+// priv/epmd-docker through the dependency's pre_hook, and `rebar3 shell`
+// from it reaches a container node as a hidden node. Its relx release boots
+// in embedded mode with -epmd_module epmd_docker from vm.args, reaches the
+// container node, and `remote_console` carries the flag.
+func TestRebar3DependencyAndRelease(t *testing.T) {
+	requireTools(t, "rebar3", "git", "make", "go", "tmux")
+	c := startNode(t, nodeSpec{})
+	port := freePort(t)
+	name := "ops" + randHex(3)
+	dir := fixture(t, "rebar3_admin", map[string]string{
+		"EPMD_DOCKER_GIT": snapshotRepo(t),
+		"NODE":            name,
+		"COOKIE":          cookie,
+		"DIST_PORT":       strconv.Itoa(port),
+	})
+	vars := toolVars(t)
+	env := environ(vars...)
+	start := time.Now()
+	runIn(t, dir, env, 5*time.Minute, "rebar3", "compile")
+	t.Logf("rebar3 compile, with the dependency's hook building the helper: %v", time.Since(start).Round(time.Millisecond))
+	requireExecutable(t, filepath.Join(dir, "_build", "default", "lib", "epmd_docker", "priv", "epmd-docker"))
+
+	t.Run("rebar3_shell", func(t *testing.T) {
+		shell := "admin" + randHex(3)
+		session := tmuxStart(t, dir, plus(vars, "ERL_FLAGS=-start_epmd false -epmd_module epmd_docker -hidden"),
+			"rebar3", "shell", "--sname", shell, "--setcookie", cookie)
+		waitScreen(t, session, "("+shell+"@", 60*time.Second)
+		waitScreen(t, session, "Booted ops", 30*time.Second)
+		typeLine(t, session, fmt.Sprintf("{net_kernel:epmd_module(), rpc:call('%s', erlang, node, []), rpc:call('%s', erlang, nodes, [])}.", c.Node, c.Node))
+		// nodes() on the container node is [] only if the shell is hidden.
+		waitScreen(t, session, "{epmd_docker,"+atom(c.Node)+",[]}", 20*time.Second)
+	})
+
+	t.Run("relx_release", func(t *testing.T) {
+		runIn(t, dir, env, 3*time.Minute, "rebar3", "release")
+		rel := filepath.Join(dir, "_build", "default", "rel", "ops")
+		bin := filepath.Join(rel, "bin", "ops")
+		// Started without ERL_DIST_PORT: that would make erl_epmd answer
+		// this port for every node, containers included (see vm.args).
+		startBackground(t, rel, env, bin, "foreground")
+		ctlVars := plus(vars, "ERL_DIST_PORT="+strconv.Itoa(port))
+		ctl := environ(ctlVars...)
+		waitFor(t, 60*time.Second, "the release answers `ping`", func() (bool, string) {
+			out, err := tryIn(rel, ctl, 20*time.Second, bin, "ping")
+			return err == nil && strings.Contains(out, "pong"), out
+		})
+		eval := func(expr string) string {
+			t.Helper()
+			return compact(runIn(t, rel, ctl, 30*time.Second, bin, "eval", expr))
+		}
+		node := strings.Trim(eval("node()."), "'")
+		if !strings.HasPrefix(node, name+"@") {
+			t.Fatalf("release node() = %s, want %s@HOST", node, name)
+		}
+		// Embedded mode loads nothing on demand: epmd_docker ran at boot
+		// because the boot script loaded it from the release's lib/.
+		got := eval("{code:get_mode(), net_kernel:epmd_module(), code:which(epmd_docker)}.")
+		want := fmt.Sprintf(`{embedded,epmd_docker,"%s/lib/epmd_docker-`, rel)
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("release: {mode, epmd module, code:which(epmd_docker)} = %s, want prefix %s", got, want)
+		}
+		if got, want := eval(fmt.Sprintf("ops:reach('%s').", c.Node)), "{true,"+atom(c.Node)+"}"; got != want {
+			t.Fatalf("release: ops:reach(%s) = %s, want %s", c.Node, got, want)
+		}
+
+		session := tmuxStart(t, rel, ctlVars, bin, "remote_console")
+		waitScreen(t, session, "("+node+")1>", 30*time.Second)
+		// The shell's group leader lives on the remote_console node itself.
+		typeLine(t, session, fmt.Sprintf("{rpc:call(node(group_leader()), net_kernel, epmd_module, []), ops:reach('%s')}.", c.Node))
+		waitScreen(t, session, "{epmd_docker,{true,"+atom(c.Node)+"}}", 20*time.Second)
+	})
+}
+
+// `iex --remsh` into an Elixir node in a container, with Debian's elixir.
+func TestIExRemoteShell(t *testing.T) {
+	requireTools(t, "iex", "tmux")
+	c := startCommandNode(t, []string{"-e", "LANG=C.UTF-8"}, "app",
+		"elixir", "--sname", "app", "--cookie", cookie, "--no-halt")
+	session := tmuxStart(t, "", []string{"LANG=C.UTF-8"}, "iex",
+		"--erl", "-pa "+ebin+" -start_epmd false -epmd_module epmd_docker",
+		"--sname", "admin"+randHex(3), "--hidden", "--cookie", cookie, "--remsh", c.Node)
+	waitScreen(t, session, "iex("+c.Node+")1>", 30*time.Second)
+	typeLine(t, session, "{node(), :rpc.call(node(Process.group_leader()), :net_kernel, :epmd_module, []), Node.list()}")
+	// Node.list() on the container node is [] only if the iex node is hidden.
+	waitScreen(t, session, "{"+exAtom(c.Node)+", :epmd_docker, []}", 20*time.Second)
+}
+
+// A Mix project with a git dependency on this repository (manager: :rebar3)
+// compiles offline with Debian's rebar3, which builds priv/epmd-docker; its
+// `mix release` boots in embedded mode, reaches a container node, and its
+// `rpc` and `remote` commands reach the release.
+func TestMixDependencyAndRelease(t *testing.T) {
+	requireTools(t, "mix", "rebar3", "git", "make", "go", "tmux")
+	c := startNode(t, nodeSpec{})
+	port := freePort(t)
+	dir := fixture(t, "mix_admin", map[string]string{
+		"EPMD_DOCKER_GIT": snapshotRepo(t),
+		"DIST_PORT":       strconv.Itoa(port),
+	})
+	vars := toolVars(t)
+	env := environ(vars...)
+	start := time.Now()
+	runIn(t, dir, env, 2*time.Minute, "mix", "deps.get")
+	runIn(t, dir, env, 5*time.Minute, "mix", "compile")
+	t.Logf("mix deps.get and compile, with rebar3 building the dependency: %v", time.Since(start).Round(time.Millisecond))
+	requireExecutable(t, filepath.Join(dir, "_build", "prod", "lib", "epmd_docker", "priv", "epmd-docker"))
+	runIn(t, dir, env, 3*time.Minute, "mix", "release")
+
+	rel := filepath.Join(dir, "_build", "prod", "rel", "ops")
+	bin := filepath.Join(rel, "bin", "ops")
+	name := "ops" + randHex(3)
+	rvars := plus(vars, "RELEASE_COOKIE="+cookie, "RELEASE_NODE="+name)
+	renv := environ(rvars...)
+	startBackground(t, rel, renv, bin, "start")
+	waitFor(t, 60*time.Second, "the release answers `rpc`", func() (bool, string) {
+		out, err := tryIn(rel, renv, 20*time.Second, bin, "rpc", "IO.puts(:up)")
+		return err == nil && strings.Contains(out, "up"), out
+	})
+	got := runIn(t, rel, renv, 30*time.Second, bin, "rpc",
+		fmt.Sprintf(`IO.inspect({:code.get_mode(), :net_kernel.epmd_module(), Ops.reach(:"%s")})`, c.Node))
+	if want := "{:embedded, :epmd_docker, {true, " + exAtom(c.Node) + "}}"; !strings.Contains(got, want) {
+		t.Fatalf("release: rpc printed %q, want %q", got, want)
+	}
+
+	session := tmuxStart(t, rel, rvars, bin, "remote")
+	waitScreen(t, session, "iex("+name+"@", 30*time.Second)
+	typeLine(t, session, fmt.Sprintf(`Ops.reach(:"%s")`, c.Node))
+	waitScreen(t, session, "{true, "+exAtom(c.Node)+"}", 20*time.Second)
+}
+
+// examples/compose/docker-compose.yml, run by docker-compose: a Mix release
+// named by RELEASE_NODE and the container's hostname, and two replicas of a
+// relx release on Docker's default hostnames, each with the cookie from the
+// environment, are reached from a host admin node and listed by
+// epmd_docker:nodes(). The test's override file puts releases built here
+// into the local test image, labels everything, and gives web a hostname of
+// its own (web-RUNID), so that concurrent runs never make "web" ambiguous.
+func TestComposeExample(t *testing.T) {
+	requireTools(t, "docker-compose", "rebar3", "mix")
+	env := environ(toolVars(t)...)
+	start := time.Now()
+	workerDir := fixture(t, "worker", nil)
+	runIn(t, workerDir, env, 3*time.Minute, "rebar3", "release")
+	webDir := fixture(t, "web", nil)
+	runIn(t, webDir, env, 3*time.Minute, "mix", "release")
+	t.Logf("built the relx and Mix releases: %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+
+	project := "e2e" + strings.ReplaceAll(runID, "-", "") + randHex(2)
+	webHost := "web-" + runID
+	cenv := environ(
+		"COOKIE="+cookie,
+		"E2E_IMAGE="+image,
+		"E2E_RUN="+runID,
+		"E2E_WEB_HOSTNAME="+webHost,
+		"E2E_WEB_RELEASE="+filepath.Join(webDir, "_build", "prod", "rel", "web"),
+		"E2E_WORKER_RELEASE="+filepath.Join(workerDir, "_build", "default", "rel", "worker"),
+	)
+	compose := []string{"-p", project,
+		"-f", filepath.Join(root, "examples", "compose", "docker-compose.yml"),
+		"-f", filepath.Join(root, "test", "fixtures", "compose", "override.yml")}
+	t.Cleanup(func() {
+		_, _ = tryIn(root, cenv, 2*time.Minute, "docker-compose", append(compose, "down", "-t", "1", "--remove-orphans")...)
+	})
+	runIn(t, root, cenv, 3*time.Minute, "docker-compose", append(compose, "up", "-d", "--scale", "worker=2")...)
+	ids := func(service string) []string {
+		return strings.Fields(runIn(t, root, cenv, time.Minute, "docker-compose", append(compose, "ps", "-q", service)...))
+	}
+	web, workers := ids("web"), ids("worker")
+	if len(web) != 1 || len(workers) != 2 {
+		t.Fatalf("docker-compose ps: web %v, worker %v; want one and two containers", web, workers)
+	}
+	want := map[string]string{"app@" + webHost: "{hello," + atom("app@"+webHost) + "}"}
+	waitRegistered(t, web[0], "app")
+	for _, id := range workers {
+		waitRegistered(t, id, "app")
+		node := "app@" + docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)
+		want[node] = "{hello," + atom(node) + "}"
+	}
+
+	t.Logf("docker-compose up, nodes registered: %v", time.Since(start).Round(time.Millisecond))
+
+	a := startAdmin(t, nil)
+	listed := a.Eval("epmd_docker:nodes()", 20*time.Second)
+	for node, hello := range want {
+		if !strings.Contains(listed, atom(node)) {
+			t.Errorf("epmd_docker:nodes() = %s, want it to list %s", listed, node)
+		}
+		if got := a.Connect(node); got != "true" {
+			t.Fatalf("connect_node(%s) = %s\n%s", node, got, a.Output())
+		}
+		mod := "worker"
+		if strings.HasPrefix(node, "app@web-") {
+			mod = "'Elixir.Web'"
+		}
+		if got := a.Eval(fmt.Sprintf("rpc:call('%s', %s, hello, [])", node, mod), 15*time.Second); got != hello {
+			t.Errorf("rpc to %s: hello() = %s, want %s", node, got, hello)
+		}
+	}
+}
+
+// Helpers
+
+// requireTools fails the test when a command it runs is missing.
+func requireTools(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := exec.LookPath(name); err != nil {
+			t.Fatalf("%s is required (make test installs it): %v", name, err)
+		}
+	}
+}
+
+func requireExecutable(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("the dependency's hook did not build the helper: %v", err)
+	}
+	if fi.Mode()&0o111 == 0 {
+		t.Fatalf("%s is not executable: %v", path, fi.Mode())
+	}
+}
+
+// toolVars are the settings the throwaway projects build and run with:
+// nothing may come from a network, and Mix and rebar3 keep their state in
+// directories of this test's own.
+func toolVars(t *testing.T) []string {
+	t.Helper()
+	rebar3, err := exec.LookPath("rebar3")
+	if err != nil {
+		t.Fatalf("rebar3 is required: %v", err)
+	}
+	home := t.TempDir()
+	return []string{
+		"PATH=" + os.Getenv("PATH"), // for tmux, whose server may have another
+		"GOPROXY=off",               // the module cache `make all` filled has it all
+		"HEX_OFFLINE=1",
+		"MIX_HOME=" + filepath.Join(home, "mix"),
+		"MIX_REBAR3=" + rebar3, // Debian's, not one fetched by `mix local.rebar`
+		"MIX_ENV=prod",
+		"REBAR_CACHE_DIR=" + filepath.Join(home, "rebar3"),
+		"LANG=C.UTF-8",
+		"ERL_FLAGS=",
+	}
+}
+
+// environ is this process's environment with vars added (later wins).
+func environ(vars ...string) []string {
+	return plus(os.Environ(), vars...)
+}
+
+// plus is a new slice: list followed by more.
+func plus(list []string, more ...string) []string {
+	return append(append([]string(nil), list...), more...)
+}
+
+var (
+	snapshotOnce sync.Once
+	snapshotURL  string
+	snapshotErr  error
+)
+
+// snapshotRepo returns the file:// URL of a git repository whose main
+// branch holds the working tree as `git add -A` would commit it: tracked
+// and untracked files, without what .gitignore excludes (so no
+// priv/epmd-docker: the dependency must build its own). In CI the tree is a
+// clean clone, so this is main itself. It is made once per run, in a
+// directory removed when the run ends.
+func snapshotRepo(t *testing.T) string {
+	t.Helper()
+	snapshotOnce.Do(func() { snapshotURL, snapshotErr = makeSnapshot() })
+	if snapshotErr != nil {
+		t.Fatalf("snapshot of the working tree: %v", snapshotErr)
+	}
+	return snapshotURL
+}
+
+func makeSnapshot() (string, error) {
+	// driverDir is removed when the package's tests end (harness TestMain).
+	dir := filepath.Join(driverDir, "epmd_docker.git")
+	list, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		return "", fmt.Errorf("git ls-files in %s: %w", root, err)
+	}
+	for _, rel := range strings.Split(string(list), "\x00") {
+		if rel == "" {
+			continue
+		}
+		if err := copyEntry(filepath.Join(root, rel), filepath.Join(dir, rel)); err != nil {
+			return "", err
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "-A"},
+		{"-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "commit.gpgsign=false",
+			"commit", "-q", "--no-verify", "-m", "snapshot of the working tree"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return "file://" + dir, nil
+}
+
+// copyEntry copies one file or symlink, keeping its mode. A tracked file
+// deleted from the working tree is skipped, as `git add -A` would.
+func copyEntry(src, dst string) error {
+	fi, err := os.Lstat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		link, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(link, dst)
+	case fi.Mode().IsRegular():
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, data, fi.Mode().Perm())
+	}
+	return nil // a submodule or other special entry: not part of the app
+}
+
+var placeholder = regexp.MustCompile(`@@[A-Z_]+@@`)
+
+// fixture copies test/fixtures/NAME to a temporary directory, replacing
+// @@KEY@@ with vars[KEY] in every file, and returns the copy's path.
+func fixture(t *testing.T, name string, vars map[string]string) string {
+	t.Helper()
+	src := filepath.Join(root, "test", "fixtures", name)
+	dst := filepath.Join(t.TempDir(), name)
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for k, v := range vars {
+			data = bytes.ReplaceAll(data, []byte("@@"+k+"@@"), []byte(v))
+		}
+		if m := placeholder.Find(data); m != nil {
+			return fmt.Errorf("%s: no value for %s", rel, m)
+		}
+		return os.WriteFile(out, data, 0o644)
+	})
+	if err != nil {
+		t.Fatalf("fixture %s: %v", name, err)
+	}
+	return dst
+}
+
+// command makes a command in its own process group, so that a timeout or
+// the end of the test stops everything it started and nothing else.
+func command(ctx context.Context, dir string, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// tryIn runs a command and returns its combined output.
+func tryIn(dir string, env []string, timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := command(ctx, dir, env, name, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (timed out after %v)", err, timeout)
+	}
+	return string(out), err
+}
+
+// runIn runs a command and fails the test, showing its output, if it fails.
+func runIn(t *testing.T, dir string, env []string, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := tryIn(dir, env, timeout, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out)
+	}
+	return out
+}
+
+// startBackground starts a long-running command (a release in the
+// foreground) and stops its process group when the test ends.
+func startBackground(t *testing.T, dir string, env []string, name string, args ...string) {
+	t.Helper()
+	var out syncBuffer
+	cmd := command(context.Background(), dir, env, name, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("output of %s %s:\n%s", name, strings.Join(args, " "), out.String())
+		}
+	})
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls check until it reports true, or fails the test with the
+// last detail it gave.
+func waitFor(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, detail := check()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; last attempt:\n%s", timeout, what, detail)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// tmuxStart runs a command in a new tmux session, in dir and with vars
+// added to the environment (tmux gives a session its server's environment,
+// not ours), and kills the session when the test ends.
+func tmuxStart(t *testing.T, dir string, vars []string, name string, args ...string) string {
+	t.Helper()
+	session := "e2e-eco-" + randHex(3)
+	cmdline := shellJoin(append(append([]string{"env"}, vars...), append([]string{name}, args...)...))
+	tmuxArgs := []string{"new-session", "-d", "-s", session, "-x", "200", "-y", "50"}
+	if dir != "" {
+		tmuxArgs = append(tmuxArgs, "-c", dir)
+	}
+	if out, err := exec.Command("tmux", append(tmuxArgs, cmdline)...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+	return session
+}
+
+// startCommandNode is startNode for a container whose command is given in
+// full, such as an Elixir node, named Name@HOSTNAME.
+func startCommandNode(t *testing.T, dockerArgs []string, name string, command ...string) Container {
+	t.Helper()
+	args := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}, dockerArgs...)
+	id := docker(t, append(append(args, image), command...)...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c.Node = name + "@" + c.Hostname
+	waitRegistered(t, id, name)
+	return c
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// compact drops the white space erl_call puts into printed terms.
+func compact(s string) string {
+	return strings.Join(strings.Fields(s), "")
+}
+
+var bareExAtom = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_@]*$`)
+
+// exAtom is how Elixir's inspect prints an atom.
+func exAtom(s string) string {
+	if bareExAtom.MatchString(s) {
+		return ":" + s
+	}
+	return `:"` + s + `"`
+}
