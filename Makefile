@@ -4,6 +4,7 @@
 #   make          build priv/epmd-docker and ebin/ (for use with -pa)
 #   make demo     set up, start a demo container node, open a remote shell
 #   make test     set up (packages, dockerd, test image) and run every test
+#   make test-matrix  the core scenarios on OTP 23, 25, 27 and 29 (MATRIX=...)
 #   make bench    benchmarks, printed as a Markdown table
 #   make check    gofmt, go vet, xref, dialyzer
 
@@ -18,13 +19,15 @@ BEAMS   := $(patsubst erlang/src/%.erl,ebin/%.beam,$(ERL_SRC))
 
 export EPMD_DOCKER_TEST_IMAGE ?= epmd-docker-test:latest
 
-.PHONY: all setup test test-go test-eunit test-e2e demo bench check clean
+.PHONY: all setup test test-go test-eunit test-e2e test-matrix demo bench check clean
 
 all: $(HELPER) $(BEAMS) ebin/epmd_docker.app
 
 $(HELPER): $(GO_SRC)
 	@mkdir -p priv
-	$(GO) build -trimpath -o $@ ./go/cmd/epmd-docker
+	@# Static, so that the same binary serves admin nodes in images with an
+	@# older C library (the OTP matrix runs OTP 23 on Debian bullseye).
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./go/cmd/epmd-docker
 
 ebin/%.beam: erlang/src/%.erl
 	@mkdir -p ebin
@@ -56,6 +59,14 @@ test-eunit: $(HELPER)
 
 test-e2e: all
 	$(GO) test -count=1 -timeout=40m -v ./test/e2e/
+
+# OTP releases for test-matrix, each from the Debian suite that serves it
+# (test/matrix/build-image.sh): bullseye 23, bookworm 25, trixie 27, sid 29.
+MATRIX ?= 23 25 27 29
+
+test-matrix: setup all
+	test/matrix/build-image.sh $(MATRIX)
+	EPMD_DOCKER_MATRIX="$(MATRIX)" $(GO) test -count=1 -timeout=40m -v -run '^TestMatrix$$' ./test/e2e/
 
 demo: setup all
 	test/demo.sh

@@ -380,18 +380,23 @@ os_pid(Port) ->
     end.
 
 %% kill(1), run without a shell; its exit status and any output arrive as
-%% messages from a port that is not ours, which handle_info/2 drops.
+%% messages from a port that is not ours, which handle_info/2 drops. Found
+%% by trying, not with os:find_executable/1: during boot there is no file
+%% server to ask.
 kill(undefined) ->
     ok;
 kill(OsPid) ->
-    case os:find_executable("kill") of
-        false ->
-            ok;
-        Kill ->
-            _ = catch open_port({spawn_executable, Kill},
-                                [{args, ["-KILL", integer_to_list(OsPid)]},
-                                 exit_status, stderr_to_stdout]),
-            ok
+    kill(OsPid, ["/bin/kill", "/usr/bin/kill"]).
+
+kill(_OsPid, []) ->
+    ok;
+kill(OsPid, [Kill | Kills]) ->
+    try open_port({spawn_executable, Kill},
+                  [{args, ["-KILL", integer_to_list(OsPid)]}, exit_status,
+                   stderr_to_stdout]) of
+        _ -> ok
+    catch
+        error:_ -> kill(OsPid, Kills)
     end.
 
 %% The port

@@ -121,7 +121,7 @@ func report(r *results) string {
 		times(r.setMiss.median(), r.rawInspect.median(), "2d"))
 	row("2b", fmt.Sprintf("Cold miss that lists: `epmd_docker:resolve/1` of a name no container has (one list of %d+ containers)", n), r.roundMiss,
 		times(r.roundMiss.median(), r.rawList.median(), "2e"))
-	row("2c", fmt.Sprintf("First lookup in a node just started: helper start, list and %d+ inspects", n), r.first, "")
+	row("2c", fmt.Sprintf("First lookup in a node just started, timed in the node (its helper started at boot: list and %d+ inspects)", n), r.first, "")
 	row("2d", "One Docker API inspect, raw HTTP on the unix socket (Go)", r.rawInspect, "")
 	row("2e", fmt.Sprintf("One Docker API container list, %d+ running, raw (Go)", n), r.rawList, "")
 	row("3a", "`net_kernel:connect_node/1` to a container node, epmd_docker (then disconnect)", r.connDocker,

@@ -89,9 +89,15 @@ func TestRebar3DependencyAndRelease(t *testing.T) {
 		if !strings.HasPrefix(got, want) {
 			t.Errorf("release: {mode, epmd module, code:which(epmd_docker)} = %s, want prefix %s", got, want)
 		}
-		if got, want := eval(fmt.Sprintf("ops:reach('%s').", c.Node)), "{true,"+atom(c.Node)+"}"; got != want {
-			t.Fatalf("release: ops:reach(%s) = %s, want %s", c.Node, got, want)
-		}
+		reach := fmt.Sprintf("ops:reach('%s').", c.Node)
+		want = "{true," + atom(c.Node) + "}"
+		waitFor(t, 30*time.Second, "the release to reach "+c.Node, func() (bool, string) {
+			got := eval(reach)
+			if got != want {
+				t.Logf("release: ops:reach(%s) = %s, want %s; trying again", c.Node, got, want)
+			}
+			return got == want, got
+		})
 
 		session := tmuxStart(t, rel, ctlVars, bin, "remote_console")
 		waitScreen(t, session, "("+node+")1>", 30*time.Second)
@@ -106,7 +112,7 @@ func TestIExRemoteShell(t *testing.T) {
 	requireTools(t, "iex", "tmux")
 	c := startCommandNode(t, []string{"-e", "LANG=C.UTF-8"}, "app",
 		"elixir", "--sname", "app", "--cookie", cookie, "--no-halt")
-	session := tmuxStart(t, "", []string{"LANG=C.UTF-8"}, "iex",
+	session := tmuxStart(t, "", []string{"LANG=C.UTF-8", slowHost}, "iex",
 		"--erl", "-pa "+ebin+" -start_epmd false -epmd_module epmd_docker",
 		"--sname", "admin"+randHex(3), "--hidden", "--cookie", cookie, "--remsh", c.Node)
 	waitScreen(t, session, "iex("+c.Node+")1>", 30*time.Second)
@@ -116,8 +122,8 @@ func TestIExRemoteShell(t *testing.T) {
 }
 
 // A Mix project with a git dependency on this repository (manager: :rebar3)
-// compiles offline with Debian's rebar3, which builds priv/epmd-docker; its
-// `mix release` boots in embedded mode, reaches a container node, and its
+// compiles offline with Debian's rebar3, which builds priv/epmd-docker;
+// `iex -S mix` in it reaches a container node; its `mix release` boots in embedded mode, reaches a container node, and its
 // `rpc` and `remote` commands reach the release.
 func TestMixDependencyAndRelease(t *testing.T) {
 	requireTools(t, "mix", "rebar3", "git", "make", "go", "tmux")
@@ -134,8 +140,17 @@ func TestMixDependencyAndRelease(t *testing.T) {
 	runIn(t, dir, env, 5*time.Minute, "mix", "compile")
 	t.Logf("mix deps.get and compile, with rebar3 building the dependency: %v", time.Since(start).Round(time.Millisecond))
 	requireExecutable(t, filepath.Join(dir, "_build", "prod", "lib", "epmd_docker", "priv", "epmd-docker"))
-	runIn(t, dir, env, 3*time.Minute, "mix", "release")
 
+	// iex -S mix: the flags must be on the VM's command line, and Mix adds
+	// the dependency's ebin only after the VM has started distribution.
+	session := tmuxStart(t, dir, vars, "iex",
+		"--erl", "-pa _build/prod/lib/epmd_docker/ebin -start_epmd false -epmd_module epmd_docker",
+		"--sname", "admin"+randHex(3), "--hidden", "--cookie", cookie, "-S", "mix")
+	waitScreen(t, session, "iex(admin", 60*time.Second)
+	typeLine(t, session, fmt.Sprintf(`Ops.reach(:"%s")`, c.Node))
+	waitScreen(t, session, "{true, "+exAtom(c.Node)+"}", 20*time.Second)
+
+	runIn(t, dir, env, 3*time.Minute, "mix", "release")
 	rel := filepath.Join(dir, "_build", "prod", "rel", "ops")
 	bin := filepath.Join(rel, "bin", "ops")
 	name := "ops" + randHex(3)
@@ -146,13 +161,18 @@ func TestMixDependencyAndRelease(t *testing.T) {
 		out, err := tryIn(rel, renv, 20*time.Second, bin, "rpc", "IO.puts(:up)")
 		return err == nil && strings.Contains(out, "up"), out
 	})
-	got := runIn(t, rel, renv, 30*time.Second, bin, "rpc",
-		fmt.Sprintf(`IO.inspect({:code.get_mode(), :net_kernel.epmd_module(), Ops.reach(:"%s")})`, c.Node))
-	if want := "{:embedded, :epmd_docker, {true, " + exAtom(c.Node) + "}}"; !strings.Contains(got, want) {
-		t.Fatalf("release: rpc printed %q, want %q", got, want)
-	}
+	expr := fmt.Sprintf(`IO.inspect({:code.get_mode(), :net_kernel.epmd_module(), Ops.reach(:"%s")})`, c.Node)
+	want := "{:embedded, :epmd_docker, {true, " + exAtom(c.Node) + "}}"
+	waitFor(t, 30*time.Second, "the release to reach "+c.Node, func() (bool, string) {
+		got := runIn(t, rel, renv, 30*time.Second, bin, "rpc", expr)
+		if !strings.Contains(got, want) {
+			t.Logf("release: rpc printed %q, want %q; trying again", got, want)
+			return false, got
+		}
+		return true, got
+	})
 
-	session := tmuxStart(t, rel, rvars, bin, "remote")
+	session = tmuxStart(t, rel, rvars, bin, "remote")
 	waitScreen(t, session, "iex("+name+"@", 30*time.Second)
 	typeLine(t, session, fmt.Sprintf(`Ops.reach(:"%s")`, c.Node))
 	waitScreen(t, session, "{true, "+exAtom(c.Node)+"}", 20*time.Second)
@@ -210,7 +230,7 @@ func TestComposeExample(t *testing.T) {
 
 	t.Logf("docker-compose up, nodes registered: %v", time.Since(start).Round(time.Millisecond))
 
-	a := startAdmin(t, nil)
+	a := startAdmin(t, []string{slowHost})
 	listed := a.Eval("epmd_docker:nodes()", 20*time.Second)
 	for node, hello := range want {
 		if !strings.Contains(listed, atom(node)) {
@@ -272,8 +292,14 @@ func toolVars(t *testing.T) []string {
 		"REBAR_CACHE_DIR=" + filepath.Join(home, "rebar3"),
 		"LANG=C.UTF-8",
 		"ERL_FLAGS=",
+		slowHost,
 	}
 }
+
+// slowHost gives the helper more time than its 2 s default: other tests
+// share the machine's cores, and these tests are about packaging, not
+// latency (test/bench measures that). It stays below the 7 s net_setuptime.
+const slowHost = "EPMD_DOCKER_TIMEOUT=5000"
 
 // environ is this process's environment with vars added (later wins).
 func environ(vars ...string) []string {

@@ -282,7 +282,7 @@ func startLookups(t *testing.T, a *Admin, name, ask string, hosts []string) {
 			end) || H <- Hosts],
 		Results = [receive {done, P, R} -> R end || P <- Pids],
 		receive {get, From} -> From ! {lookups, Results} end
-	end))`, name, ask, strings.Join(quoted, ", "))), 10*time.Second)
+	end))`, name, strings.Join(quoted, ", "), ask)), 10*time.Second)
 }
 
 // Lookup funs for startLookups.

@@ -15,6 +15,7 @@
 //	GET /version                ServerVersion
 //	GET /containers/json        ListRunning
 //	GET /containers/{id}/json   Inspect
+//	GET /info                   Info (daemon kind: Desktop, rootless)
 //	GET /events?filters=...     Events
 //
 // Every call takes a context and the caller gives it a deadline. Events is
@@ -118,6 +119,9 @@ type Details struct {
 	Labels      map[string]string // never nil
 	NetworkMode string
 	Networks    map[string]Endpoint
+	// Ports are the published ports (NetworkSettings.Ports), fixed when
+	// the container starts; see published.go.
+	Ports []Port
 }
 
 // Endpoint is a container's attachment to one network.
@@ -213,6 +217,7 @@ func (c *Client) Inspect(ctx context.Context, id string) (Details, error) {
 		for name, ep := range r.NetworkSettings.Networks {
 			d.Networks[name] = endpoint(ep)
 		}
+		d.Ports = ports(r.NetworkSettings.Ports)
 	}
 	return d, nil
 }

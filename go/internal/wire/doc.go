@@ -25,19 +25,29 @@
 //	Family    = inet | inet6
 //
 //	ping                     -> {pong, Version :: binary()}
-//	{resolve, Host, Family}  -> {ok, Ip} | {error, Reason}
+//	{resolve, Host, Family}  -> {ok, Ip} | {ok, Ip, Port} | {error, Reason}
 //	list                     -> {ok, [Container]} | {error, Reason}
 //
 //	Ip        = {A,B,C,D} | {A,B,C,D,E,F,G,H}   (inet:ip_address())
+//	Port      = 1..65535
 //	Container = {Id :: binary(), Name :: binary(), Hostname :: binary(), Ip | none}
 //	Reason    = not_found           no running container answers to Host
 //	          | {ambiguous, [binary()]}
 //	                                several do; each binary is "name (shortid)"
 //	          | no_address          the container has no address of that family
+//	          | not_published       it is to be reached through a published
+//	                                port, and publishes no distribution port
 //	          | docker_unavailable  the Docker daemon cannot be reached
 //	          | timeout             Docker did not answer in time
 //	          | bad_host            Host is empty, too long, or not a hostname
 //	          | bad_request         the command is not one of the above
+//
+// {ok, Ip} means: ask the epmd at Ip for the node's port. {ok, Ip, Port}
+// means: dial Ip:Port directly, skipping epmd (address_please/3 answers
+// {ok, Ip, Port, 6}); the helper sends it for a container reached through
+// its published distribution port, when its own address is not routable
+// from here (EPMD_DOCKER_MODE; see go/internal/reach). Ip and Port are then
+// the binding's host side.
 //
 // Every atom the helper sends appears in this grammar, and the Erlang side
 // decodes with binary_to_term(B, [safe]), so it never creates atoms.

@@ -81,6 +81,8 @@ func ReasonOf(err error) Reason {
 		return ReasonNotFound
 	case errors.Is(err, ErrNoAddress):
 		return ReasonNoAddress
+	case errors.Is(err, ErrNotPublished):
+		return ReasonNotPublished
 	case errors.Is(err, ErrBadHost):
 		return ReasonBadHost
 	case errors.Is(err, ErrBadRequest):
