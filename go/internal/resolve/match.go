@@ -45,6 +45,7 @@ type candidate struct {
 	networkMode                       string
 	networks                          []endpoint
 	joins                             string // ID of the container whose network stack it shares
+	published                         Published
 }
 
 // endpoint is one network of a candidate.
@@ -68,6 +69,7 @@ func newCandidate(c docker.Container, d docker.Details) candidate {
 		lhostname:   strings.ToLower(d.Hostname),
 		lservice:    strings.ToLower(c.Labels[ComposeServiceLabel]),
 		networkMode: c.NetworkMode,
+		published:   publishedOf(c, d),
 	}
 	if d.Hostname != "" && d.Domainname != "" {
 		cd.lfqdn = strings.ToLower(d.Hostname + "." + d.Domainname)

@@ -248,6 +248,8 @@ type Match struct {
 	Network string
 	// Forms lists every form by which the name designates the container.
 	Forms []Form
+	// Published is what the container publishes (see published.go).
+	Published Published
 }
 
 // New returns a Resolver that reads from api.
@@ -352,6 +354,7 @@ func (r *Resolver) answer(cands []candidate, k key, given string) (Match, error)
 		Container: wire.Container{ID: h.c.id, Name: h.c.name, Hostname: h.c.hostname, Addr: addr},
 		Network:   network,
 		Forms:     h.forms,
+		Published: h.c.published,
 	}, nil
 }
 
