@@ -33,26 +33,26 @@ import (
 // in embedded mode with -epmd_module epmd_docker from vm.args, reaches the
 // container node, and `remote_console` carries the flag.
 func TestRebar3DependencyAndRelease(t *testing.T) {
-	requireTools(t, "rebar3", "git", "make", "go", "tmux")
+	ecoRequire(t, "rebar3", "git", "make", "go", "tmux")
 	c := startNode(t, nodeSpec{})
-	port := freePort(t)
+	port := ecoFreePort(t)
 	name := "ops" + randHex(3)
-	dir := fixture(t, "rebar3_admin", map[string]string{
-		"EPMD_DOCKER_GIT": snapshotRepo(t),
+	dir := ecoFixture(t, "rebar3_admin", map[string]string{
+		"EPMD_DOCKER_GIT": ecoSnapshot(t),
 		"NODE":            name,
 		"COOKIE":          cookie,
 		"DIST_PORT":       strconv.Itoa(port),
 	})
-	vars := toolVars(t)
-	env := environ(vars...)
+	vars := ecoVars(t)
+	env := ecoEnviron(vars...)
 	start := time.Now()
-	runIn(t, dir, env, 5*time.Minute, "rebar3", "compile")
+	ecoRun(t, dir, env, 5*time.Minute, "rebar3", "compile")
 	t.Logf("rebar3 compile, with the dependency's hook building the helper: %v", time.Since(start).Round(time.Millisecond))
-	requireExecutable(t, filepath.Join(dir, "_build", "default", "lib", "epmd_docker", "priv", "epmd-docker"))
+	ecoRequireExecutable(t, filepath.Join(dir, "_build", "default", "lib", "epmd_docker", "priv", "epmd-docker"))
 
 	t.Run("rebar3_shell", func(t *testing.T) {
 		shell := "admin" + randHex(3)
-		session := tmuxStart(t, dir, plus(vars, "ERL_FLAGS=-start_epmd false -epmd_module epmd_docker -hidden"),
+		session := ecoTmux(t, dir, ecoPlus(vars, "ERL_FLAGS=-start_epmd false -epmd_module epmd_docker -hidden"),
 			"rebar3", "shell", "--sname", shell, "--setcookie", cookie)
 		waitScreen(t, session, "("+shell+"@", 60*time.Second)
 		waitScreen(t, session, "Booted ops", 30*time.Second)
@@ -62,21 +62,21 @@ func TestRebar3DependencyAndRelease(t *testing.T) {
 	})
 
 	t.Run("relx_release", func(t *testing.T) {
-		runIn(t, dir, env, 3*time.Minute, "rebar3", "release")
+		ecoRun(t, dir, env, 3*time.Minute, "rebar3", "release")
 		rel := filepath.Join(dir, "_build", "default", "rel", "ops")
 		bin := filepath.Join(rel, "bin", "ops")
 		// Started without ERL_DIST_PORT: that would make erl_epmd answer
 		// this port for every node, containers included (see vm.args).
-		startBackground(t, rel, env, bin, "foreground")
-		ctlVars := plus(vars, "ERL_DIST_PORT="+strconv.Itoa(port))
-		ctl := environ(ctlVars...)
-		waitFor(t, 60*time.Second, "the release answers `ping`", func() (bool, string) {
-			out, err := tryIn(rel, ctl, 20*time.Second, bin, "ping")
+		stopped := ecoStart(t, rel, env, bin, "foreground")
+		ctlVars := ecoPlus(vars, "ERL_DIST_PORT="+strconv.Itoa(port))
+		ctl := ecoEnviron(ctlVars...)
+		ecoWaitFor(t, 60*time.Second, "the release answers `ping`", func() (bool, string) {
+			out, err := ecoTry(rel, ctl, 20*time.Second, bin, "ping")
 			return err == nil && strings.Contains(out, "pong"), out
 		})
 		eval := func(expr string) string {
 			t.Helper()
-			return compact(runIn(t, rel, ctl, 30*time.Second, bin, "eval", expr))
+			return ecoCompact(ecoRun(t, rel, ctl, 30*time.Second, bin, "eval", expr))
 		}
 		node := strings.Trim(eval("node()."), "'")
 		if !strings.HasPrefix(node, name+"@") {
@@ -91,7 +91,7 @@ func TestRebar3DependencyAndRelease(t *testing.T) {
 		}
 		reach := fmt.Sprintf("ops:reach('%s').", c.Node)
 		want = "{true," + atom(c.Node) + "}"
-		waitFor(t, 30*time.Second, "the release to reach "+c.Node, func() (bool, string) {
+		ecoWaitFor(t, 30*time.Second, "the release to reach "+c.Node, func() (bool, string) {
 			got := eval(reach)
 			if got != want {
 				t.Logf("release: ops:reach(%s) = %s, want %s; trying again", c.Node, got, want)
@@ -99,20 +99,23 @@ func TestRebar3DependencyAndRelease(t *testing.T) {
 			return got == want, got
 		})
 
-		session := tmuxStart(t, rel, ctlVars, bin, "remote_console")
+		session := ecoTmux(t, rel, ctlVars, bin, "remote_console")
 		waitScreen(t, session, "("+node+")1>", 30*time.Second)
 		// The shell's group leader lives on the remote_console node itself.
 		typeLine(t, session, fmt.Sprintf("{rpc:call(node(group_leader()), net_kernel, epmd_module, []), ops:reach('%s')}.", c.Node))
 		waitScreen(t, session, "{epmd_docker,{true,"+atom(c.Node)+"}}", 20*time.Second)
+
+		ecoRun(t, rel, ctl, time.Minute, bin, "stop")
+		ecoWaitExit(t, stopped, "the release, after `stop`,", 30*time.Second)
 	})
 }
 
 // `iex --remsh` into an Elixir node in a container, with Debian's elixir.
 func TestIExRemoteShell(t *testing.T) {
-	requireTools(t, "iex", "tmux")
-	c := startCommandNode(t, []string{"-e", "LANG=C.UTF-8"}, "app",
+	ecoRequire(t, "iex", "tmux")
+	c := ecoStartNode(t, []string{"-e", "LANG=C.UTF-8"}, "app",
 		"elixir", "--sname", "app", "--cookie", cookie, "--no-halt")
-	session := tmuxStart(t, "", []string{"LANG=C.UTF-8", slowHost}, "iex",
+	session := ecoTmux(t, "", []string{"LANG=C.UTF-8", ecoSlowHost}, "iex",
 		"--erl", "-pa "+ebin+" -start_epmd false -epmd_module epmd_docker",
 		"--sname", "admin"+randHex(3), "--hidden", "--cookie", cookie, "--remsh", c.Node)
 	waitScreen(t, session, "iex("+c.Node+")1>", 30*time.Second)
@@ -123,48 +126,49 @@ func TestIExRemoteShell(t *testing.T) {
 
 // A Mix project with a git dependency on this repository (manager: :rebar3)
 // compiles offline with Debian's rebar3, which builds priv/epmd-docker;
-// `iex -S mix` in it reaches a container node; its `mix release` boots in embedded mode, reaches a container node, and its
-// `rpc` and `remote` commands reach the release.
+// `iex -S mix` in it reaches a container node; its `mix release` boots in
+// embedded mode and reaches a container node, and the release's `rpc` and
+// `remote` commands reach the release.
 func TestMixDependencyAndRelease(t *testing.T) {
-	requireTools(t, "mix", "rebar3", "git", "make", "go", "tmux")
+	ecoRequire(t, "mix", "rebar3", "git", "make", "go", "tmux")
 	c := startNode(t, nodeSpec{})
-	port := freePort(t)
-	dir := fixture(t, "mix_admin", map[string]string{
-		"EPMD_DOCKER_GIT": snapshotRepo(t),
+	port := ecoFreePort(t)
+	dir := ecoFixture(t, "mix_admin", map[string]string{
+		"EPMD_DOCKER_GIT": ecoSnapshot(t),
 		"DIST_PORT":       strconv.Itoa(port),
 	})
-	vars := toolVars(t)
-	env := environ(vars...)
+	vars := ecoVars(t)
+	env := ecoEnviron(vars...)
 	start := time.Now()
-	runIn(t, dir, env, 2*time.Minute, "mix", "deps.get")
-	runIn(t, dir, env, 5*time.Minute, "mix", "compile")
+	ecoRun(t, dir, env, 2*time.Minute, "mix", "deps.get")
+	ecoRun(t, dir, env, 5*time.Minute, "mix", "compile")
 	t.Logf("mix deps.get and compile, with rebar3 building the dependency: %v", time.Since(start).Round(time.Millisecond))
-	requireExecutable(t, filepath.Join(dir, "_build", "prod", "lib", "epmd_docker", "priv", "epmd-docker"))
+	ecoRequireExecutable(t, filepath.Join(dir, "_build", "prod", "lib", "epmd_docker", "priv", "epmd-docker"))
 
 	// iex -S mix: the flags must be on the VM's command line, and Mix adds
 	// the dependency's ebin only after the VM has started distribution.
-	session := tmuxStart(t, dir, vars, "iex",
+	session := ecoTmux(t, dir, vars, "iex",
 		"--erl", "-pa _build/prod/lib/epmd_docker/ebin -start_epmd false -epmd_module epmd_docker",
 		"--sname", "admin"+randHex(3), "--hidden", "--cookie", cookie, "-S", "mix")
 	waitScreen(t, session, "iex(admin", 60*time.Second)
 	typeLine(t, session, fmt.Sprintf(`Ops.reach(:"%s")`, c.Node))
 	waitScreen(t, session, "{true, "+exAtom(c.Node)+"}", 20*time.Second)
 
-	runIn(t, dir, env, 3*time.Minute, "mix", "release")
+	ecoRun(t, dir, env, 3*time.Minute, "mix", "release")
 	rel := filepath.Join(dir, "_build", "prod", "rel", "ops")
 	bin := filepath.Join(rel, "bin", "ops")
 	name := "ops" + randHex(3)
-	rvars := plus(vars, "RELEASE_COOKIE="+cookie, "RELEASE_NODE="+name)
-	renv := environ(rvars...)
-	startBackground(t, rel, renv, bin, "start")
-	waitFor(t, 60*time.Second, "the release answers `rpc`", func() (bool, string) {
-		out, err := tryIn(rel, renv, 20*time.Second, bin, "rpc", "IO.puts(:up)")
+	rvars := ecoPlus(vars, "RELEASE_COOKIE="+cookie, "RELEASE_NODE="+name)
+	renv := ecoEnviron(rvars...)
+	stopped := ecoStart(t, rel, renv, bin, "start")
+	ecoWaitFor(t, 60*time.Second, "the release answers `rpc`", func() (bool, string) {
+		out, err := ecoTry(rel, renv, 20*time.Second, bin, "rpc", "IO.puts(:up)")
 		return err == nil && strings.Contains(out, "up"), out
 	})
 	expr := fmt.Sprintf(`IO.inspect({:code.get_mode(), :net_kernel.epmd_module(), Ops.reach(:"%s")})`, c.Node)
 	want := "{:embedded, :epmd_docker, {true, " + exAtom(c.Node) + "}}"
-	waitFor(t, 30*time.Second, "the release to reach "+c.Node, func() (bool, string) {
-		got := runIn(t, rel, renv, 30*time.Second, bin, "rpc", expr)
+	ecoWaitFor(t, 30*time.Second, "the release to reach "+c.Node, func() (bool, string) {
+		got := ecoRun(t, rel, renv, 30*time.Second, bin, "rpc", expr)
 		if !strings.Contains(got, want) {
 			t.Logf("release: rpc printed %q, want %q; trying again", got, want)
 			return false, got
@@ -172,10 +176,13 @@ func TestMixDependencyAndRelease(t *testing.T) {
 		return true, got
 	})
 
-	session = tmuxStart(t, rel, rvars, bin, "remote")
+	session = ecoTmux(t, rel, rvars, bin, "remote")
 	waitScreen(t, session, "iex("+name+"@", 30*time.Second)
 	typeLine(t, session, fmt.Sprintf(`Ops.reach(:"%s")`, c.Node))
 	waitScreen(t, session, "{true, "+exAtom(c.Node)+"}", 20*time.Second)
+
+	ecoRun(t, rel, renv, time.Minute, bin, "stop")
+	ecoWaitExit(t, stopped, "the release, after `stop`,", 30*time.Second)
 }
 
 // examples/compose/docker-compose.yml, run by docker-compose: a Mix release
@@ -186,19 +193,19 @@ func TestMixDependencyAndRelease(t *testing.T) {
 // into the local test image, labels everything, and gives web a hostname of
 // its own (web-RUNID), so that concurrent runs never make "web" ambiguous.
 func TestComposeExample(t *testing.T) {
-	requireTools(t, "docker-compose", "rebar3", "mix")
-	env := environ(toolVars(t)...)
+	ecoRequire(t, "docker-compose", "rebar3", "mix")
+	env := ecoEnviron(ecoVars(t)...)
 	start := time.Now()
-	workerDir := fixture(t, "worker", nil)
-	runIn(t, workerDir, env, 3*time.Minute, "rebar3", "release")
-	webDir := fixture(t, "web", nil)
-	runIn(t, webDir, env, 3*time.Minute, "mix", "release")
+	workerDir := ecoFixture(t, "worker", nil)
+	ecoRun(t, workerDir, env, 3*time.Minute, "rebar3", "release")
+	webDir := ecoFixture(t, "web", nil)
+	ecoRun(t, webDir, env, 3*time.Minute, "mix", "release")
 	t.Logf("built the relx and Mix releases: %v", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 
 	project := "e2e" + strings.ReplaceAll(runID, "-", "") + randHex(2)
 	webHost := "web-" + runID
-	cenv := environ(
+	cenv := ecoEnviron(
 		"COOKIE="+cookie,
 		"E2E_IMAGE="+image,
 		"E2E_RUN="+runID,
@@ -210,49 +217,46 @@ func TestComposeExample(t *testing.T) {
 		"-f", filepath.Join(root, "examples", "compose", "docker-compose.yml"),
 		"-f", filepath.Join(root, "test", "fixtures", "compose", "override.yml")}
 	t.Cleanup(func() {
-		_, _ = tryIn(root, cenv, 2*time.Minute, "docker-compose", append(compose, "down", "-t", "1", "--remove-orphans")...)
+		_, _ = ecoTry(root, cenv, 2*time.Minute, "docker-compose", ecoPlus(compose, "down", "-t", "1", "--remove-orphans")...)
 	})
-	runIn(t, root, cenv, 3*time.Minute, "docker-compose", append(compose, "up", "-d", "--scale", "worker=2")...)
+	ecoRun(t, root, cenv, 3*time.Minute, "docker-compose", ecoPlus(compose, "up", "-d", "--scale", "worker=2")...)
 	ids := func(service string) []string {
-		return strings.Fields(runIn(t, root, cenv, time.Minute, "docker-compose", append(compose, "ps", "-q", service)...))
+		return strings.Fields(ecoRun(t, root, cenv, time.Minute, "docker-compose", ecoPlus(compose, "ps", "-q", service)...))
 	}
 	web, workers := ids("web"), ids("worker")
 	if len(web) != 1 || len(workers) != 2 {
 		t.Fatalf("docker-compose ps: web %v, worker %v; want one and two containers", web, workers)
 	}
-	want := map[string]string{"app@" + webHost: "{hello," + atom("app@"+webHost) + "}"}
+	// Each node and the module whose hello/0 answers {hello, node()}.
+	type target struct{ node, module string }
+	targets := []target{{"app@" + webHost, "'Elixir.Web'"}}
 	waitRegistered(t, web[0], "app")
 	for _, id := range workers {
 		waitRegistered(t, id, "app")
-		node := "app@" + docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)
-		want[node] = "{hello," + atom(node) + "}"
+		targets = append(targets, target{"app@" + docker(t, "inspect", "-f", "{{.Config.Hostname}}", id), "worker"})
 	}
-
 	t.Logf("docker-compose up, nodes registered: %v", time.Since(start).Round(time.Millisecond))
 
-	a := startAdmin(t, []string{slowHost})
+	a := startAdmin(t, []string{ecoSlowHost})
 	listed := a.Eval("epmd_docker:nodes()", 20*time.Second)
-	for node, hello := range want {
-		if !strings.Contains(listed, atom(node)) {
-			t.Errorf("epmd_docker:nodes() = %s, want it to list %s", listed, node)
+	for _, tg := range targets {
+		if !strings.Contains(listed, atom(tg.node)) {
+			t.Errorf("epmd_docker:nodes() = %s, want it to list %s", listed, tg.node)
 		}
-		if got := a.Connect(node); got != "true" {
-			t.Fatalf("connect_node(%s) = %s\n%s", node, got, a.Output())
+		if got := a.Connect(tg.node); got != "true" {
+			t.Fatalf("connect_node(%s) = %s\n%s", tg.node, got, a.Output())
 		}
-		mod := "worker"
-		if strings.HasPrefix(node, "app@web-") {
-			mod = "'Elixir.Web'"
-		}
-		if got := a.Eval(fmt.Sprintf("rpc:call('%s', %s, hello, [])", node, mod), 15*time.Second); got != hello {
-			t.Errorf("rpc to %s: hello() = %s, want %s", node, got, hello)
+		want := "{hello," + atom(tg.node) + "}"
+		if got := a.Eval(fmt.Sprintf("rpc:call('%s', %s, hello, [])", tg.node, tg.module), 15*time.Second); got != want {
+			t.Errorf("rpc to %s: %s:hello() = %s, want %s", tg.node, tg.module, got, want)
 		}
 	}
 }
 
 // Helpers
 
-// requireTools fails the test when a command it runs is missing.
-func requireTools(t *testing.T, names ...string) {
+// ecoRequire fails the test when a command it runs is missing.
+func ecoRequire(t *testing.T, names ...string) {
 	t.Helper()
 	for _, name := range names {
 		if _, err := exec.LookPath(name); err != nil {
@@ -261,7 +265,7 @@ func requireTools(t *testing.T, names ...string) {
 	}
 }
 
-func requireExecutable(t *testing.T, path string) {
+func ecoRequireExecutable(t *testing.T, path string) {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -272,10 +276,10 @@ func requireExecutable(t *testing.T, path string) {
 	}
 }
 
-// toolVars are the settings the throwaway projects build and run with:
+// ecoVars are the settings the throwaway projects build and run with:
 // nothing may come from a network, and Mix and rebar3 keep their state in
 // directories of this test's own.
-func toolVars(t *testing.T) []string {
+func ecoVars(t *testing.T) []string {
 	t.Helper()
 	rebar3, err := exec.LookPath("rebar3")
 	if err != nil {
@@ -292,47 +296,47 @@ func toolVars(t *testing.T) []string {
 		"REBAR_CACHE_DIR=" + filepath.Join(home, "rebar3"),
 		"LANG=C.UTF-8",
 		"ERL_FLAGS=",
-		slowHost,
+		ecoSlowHost,
 	}
 }
 
-// slowHost gives the helper more time than its 2 s default: other tests
+// ecoSlowHost gives the helper more time than its 2 s default: other tests
 // share the machine's cores, and these tests are about packaging, not
 // latency (test/bench measures that). It stays below the 7 s net_setuptime.
-const slowHost = "EPMD_DOCKER_TIMEOUT=5000"
+const ecoSlowHost = "EPMD_DOCKER_TIMEOUT=5000"
 
-// environ is this process's environment with vars added (later wins).
-func environ(vars ...string) []string {
-	return plus(os.Environ(), vars...)
+// ecoEnviron is this process's environment with vars added (later wins).
+func ecoEnviron(vars ...string) []string {
+	return ecoPlus(os.Environ(), vars...)
 }
 
-// plus is a new slice: list followed by more.
-func plus(list []string, more ...string) []string {
+// ecoPlus is a new slice: list followed by more.
+func ecoPlus(list []string, more ...string) []string {
 	return append(append([]string(nil), list...), more...)
 }
 
 var (
-	snapshotOnce sync.Once
-	snapshotURL  string
-	snapshotErr  error
+	ecoSnapshotOnce sync.Once
+	ecoSnapshotURL  string
+	ecoSnapshotErr  error
 )
 
-// snapshotRepo returns the file:// URL of a git repository whose main
+// ecoSnapshot returns the file:// URL of a git repository whose main
 // branch holds the working tree as `git add -A` would commit it: tracked
 // and untracked files, without what .gitignore excludes (so no
 // priv/epmd-docker: the dependency must build its own). In CI the tree is a
 // clean clone, so this is main itself. It is made once per run, in a
 // directory removed when the run ends.
-func snapshotRepo(t *testing.T) string {
+func ecoSnapshot(t *testing.T) string {
 	t.Helper()
-	snapshotOnce.Do(func() { snapshotURL, snapshotErr = makeSnapshot() })
-	if snapshotErr != nil {
-		t.Fatalf("snapshot of the working tree: %v", snapshotErr)
+	ecoSnapshotOnce.Do(func() { ecoSnapshotURL, ecoSnapshotErr = ecoMakeSnapshot() })
+	if ecoSnapshotErr != nil {
+		t.Fatalf("snapshot of the working tree: %v", ecoSnapshotErr)
 	}
-	return snapshotURL
+	return ecoSnapshotURL
 }
 
-func makeSnapshot() (string, error) {
+func ecoMakeSnapshot() (string, error) {
 	// driverDir is removed when the package's tests end (harness TestMain).
 	dir := filepath.Join(driverDir, "epmd_docker.git")
 	list, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
@@ -343,7 +347,7 @@ func makeSnapshot() (string, error) {
 		if rel == "" {
 			continue
 		}
-		if err := copyEntry(filepath.Join(root, rel), filepath.Join(dir, rel)); err != nil {
+		if err := ecoCopyEntry(filepath.Join(root, rel), filepath.Join(dir, rel)); err != nil {
 			return "", err
 		}
 	}
@@ -362,9 +366,9 @@ func makeSnapshot() (string, error) {
 	return "file://" + dir, nil
 }
 
-// copyEntry copies one file or symlink, keeping its mode. A tracked file
+// ecoCopyEntry copies one file or symlink, keeping its mode. A tracked file
 // deleted from the working tree is skipped, as `git add -A` would.
-func copyEntry(src, dst string) error {
+func ecoCopyEntry(src, dst string) error {
 	fi, err := os.Lstat(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -392,11 +396,11 @@ func copyEntry(src, dst string) error {
 	return nil // a submodule or other special entry: not part of the app
 }
 
-var placeholder = regexp.MustCompile(`@@[A-Z_]+@@`)
+var ecoPlaceholder = regexp.MustCompile(`@@[A-Z_]+@@`)
 
-// fixture copies test/fixtures/NAME to a temporary directory, replacing
+// ecoFixture copies test/fixtures/NAME to a temporary directory, replacing
 // @@KEY@@ with vars[KEY] in every file, and returns the copy's path.
-func fixture(t *testing.T, name string, vars map[string]string) string {
+func ecoFixture(t *testing.T, name string, vars map[string]string) string {
 	t.Helper()
 	src := filepath.Join(root, "test", "fixtures", name)
 	dst := filepath.Join(t.TempDir(), name)
@@ -416,7 +420,7 @@ func fixture(t *testing.T, name string, vars map[string]string) string {
 		for k, v := range vars {
 			data = bytes.ReplaceAll(data, []byte("@@"+k+"@@"), []byte(v))
 		}
-		if m := placeholder.Find(data); m != nil {
+		if m := ecoPlaceholder.Find(data); m != nil {
 			return fmt.Errorf("%s: no value for %s", rel, m)
 		}
 		return os.WriteFile(out, data, 0o644)
@@ -427,9 +431,9 @@ func fixture(t *testing.T, name string, vars map[string]string) string {
 	return dst
 }
 
-// command makes a command in its own process group, so that a timeout or
+// ecoCommand makes a command in its own process group, so that a timeout or
 // the end of the test stops everything it started and nothing else.
-func command(ctx context.Context, dir string, env []string, name string, args ...string) *exec.Cmd {
+func ecoCommand(ctx context.Context, dir string, env []string, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = env
@@ -439,33 +443,34 @@ func command(ctx context.Context, dir string, env []string, name string, args ..
 	return cmd
 }
 
-// tryIn runs a command and returns its combined output.
-func tryIn(dir string, env []string, timeout time.Duration, name string, args ...string) (string, error) {
+// ecoTry runs a command and returns its combined output.
+func ecoTry(dir string, env []string, timeout time.Duration, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := command(ctx, dir, env, name, args...).CombinedOutput()
+	out, err := ecoCommand(ctx, dir, env, name, args...).CombinedOutput()
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%w (timed out after %v)", err, timeout)
 	}
 	return string(out), err
 }
 
-// runIn runs a command and fails the test, showing its output, if it fails.
-func runIn(t *testing.T, dir string, env []string, timeout time.Duration, name string, args ...string) string {
+// ecoRun runs a command and fails the test, showing its output, if it fails.
+func ecoRun(t *testing.T, dir string, env []string, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
-	out, err := tryIn(dir, env, timeout, name, args...)
+	out, err := ecoTry(dir, env, timeout, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s (in %s): %v\n%s", name, strings.Join(args, " "), dir, err, out)
 	}
 	return out
 }
 
-// startBackground starts a long-running command (a release in the
-// foreground) and stops its process group when the test ends.
-func startBackground(t *testing.T, dir string, env []string, name string, args ...string) {
+// ecoStart starts a long-running command (a release in the
+// foreground) and stops its process group when the test ends. The channel
+// is closed when the command exits.
+func ecoStart(t *testing.T, dir string, env []string, name string, args ...string) <-chan struct{} {
 	t.Helper()
-	var out syncBuffer
-	cmd := command(context.Background(), dir, env, name, args...)
+	var out ecoOutput
+	cmd := ecoCommand(context.Background(), dir, env, name, args...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
@@ -485,28 +490,39 @@ func startBackground(t *testing.T, dir string, env []string, name string, args .
 			t.Logf("output of %s %s:\n%s", name, strings.Join(args, " "), out.String())
 		}
 	})
+	return done
 }
 
-type syncBuffer struct {
+// ecoWaitExit waits for a command started by ecoStart to exit.
+func ecoWaitExit(t *testing.T, done <-chan struct{}, what string, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		t.Fatalf("%s still runs %v later", what, timeout)
+	}
+}
+
+type ecoOutput struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *ecoOutput) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *ecoOutput) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-// waitFor polls check until it reports true, or fails the test with the
+// ecoWaitFor polls check until it reports true, or fails the test with the
 // last detail it gave.
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
+func ecoWaitFor(t *testing.T, timeout time.Duration, what string, check func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -521,10 +537,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() (boo
 	}
 }
 
-// tmuxStart runs a command in a new tmux session, in dir and with vars
+// ecoTmux runs a command in a new tmux session, in dir and with vars
 // added to the environment (tmux gives a session its server's environment,
 // not ours), and kills the session when the test ends.
-func tmuxStart(t *testing.T, dir string, vars []string, name string, args ...string) string {
+func ecoTmux(t *testing.T, dir string, vars []string, name string, args ...string) string {
 	t.Helper()
 	session := "e2e-eco-" + randHex(3)
 	cmdline := shellJoin(append(append([]string{"env"}, vars...), append([]string{name}, args...)...))
@@ -539,9 +555,9 @@ func tmuxStart(t *testing.T, dir string, vars []string, name string, args ...str
 	return session
 }
 
-// startCommandNode is startNode for a container whose command is given in
+// ecoStartNode is startNode for a container whose command is given in
 // full, such as an Elixir node, named Name@HOSTNAME.
-func startCommandNode(t *testing.T, dockerArgs []string, name string, command ...string) Container {
+func ecoStartNode(t *testing.T, dockerArgs []string, name string, command ...string) Container {
 	t.Helper()
 	args := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}, dockerArgs...)
 	id := docker(t, append(append(args, image), command...)...)
@@ -552,7 +568,7 @@ func startCommandNode(t *testing.T, dockerArgs []string, name string, command ..
 	return c
 }
 
-func freePort(t *testing.T) int {
+func ecoFreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -562,16 +578,16 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// compact drops the white space erl_call puts into printed terms.
-func compact(s string) string {
+// ecoCompact drops the white space erl_call puts into printed terms.
+func ecoCompact(s string) string {
 	return strings.Join(strings.Fields(s), "")
 }
 
-var bareExAtom = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_@]*$`)
+var ecoBareExAtom = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_@]*$`)
 
 // exAtom is how Elixir's inspect prints an atom.
 func exAtom(s string) string {
-	if bareExAtom.MatchString(s) {
+	if ecoBareExAtom.MatchString(s) {
 		return ":" + s
 	}
 	return `:"` + s + `"`
