@@ -131,6 +131,7 @@ port_please(Name, Host) ->
 port_please(Name, Host, Timeout) ->
     try address(Host) of
         {ok, Ip} -> erl_epmd:port_please(Name, Ip, Timeout);
+        {ok, _Ip, Port, Version} -> {port, Port, Version};
         {error, _} -> noport
     catch
         _:_ -> noport
@@ -145,6 +146,8 @@ port_please(Name, Host, Timeout) ->
 names(Host) ->
     try address(Host) of
         {ok, Ip} -> epmd_names(Ip, epmd_docker_helper:timeout());
+        %% A published distribution port: the epmd is not reachable.
+        {ok, _Ip, _Port, _Version} -> {error, address};
         {error, _} -> {error, address}
     catch
         _:_ -> {error, address}
@@ -155,12 +158,14 @@ names(Host) ->
 %% What the helper says about Host, without the fallback to ordinary
 %% resolution: whether, and where, a running container answers to it.
 -spec resolve(Host) -> {ok, inet:ip_address()} |
+                       {ok, inet:ip_address(), inet:port_number()} |
                        {error, epmd_docker_wire:reason()} when
       Host :: atom() | string() | binary().
 resolve(Host) ->
     resolve(Host, inet).
 
 -spec resolve(Host, Family) -> {ok, inet:ip_address()} |
+                               {ok, inet:ip_address(), inet:port_number()} |
                                {error, epmd_docker_wire:reason()} when
       Host :: atom() | string() | binary(),
       Family :: inet | inet6.
@@ -238,6 +243,15 @@ container_or_host(Name, Family) ->
     case resolve(Name, Family) of
         {ok, Ip} ->
             {ok, Ip};
+        {ok, Ip, Port} ->
+            %% The container's published distribution port (the
+            %% container's own address is not reachable from here): dial
+            %% it directly, skipping epmd.
+            {ok, Ip, Port, 6};
+        {error, not_published} ->
+            ?LOG_WARNING("epmd_docker: container ~ts: ~ts",
+                         [Name, format_error(not_published)]),
+            {error, not_published};
         {error, {ambiguous, Candidates}} ->
             ?LOG_WARNING("epmd_docker: ~ts names several running containers: "
                          "~ts; dial one by its container name or ID",

@@ -34,6 +34,7 @@
 -type reason() :: not_found
                 | {ambiguous, [binary()]}
                 | no_address
+                | not_published
                 | docker_unavailable
                 | timeout
                 | bad_host
@@ -43,6 +44,7 @@
                 | bad_reply.
 -type answer() :: {pong, Version :: binary()}
                 | {ok, inet:ip_address()}
+                | {ok, inet:ip_address(), inet:port_number()}
                 | {ok, [container()]}
                 | {error, reason()}.
 
@@ -81,6 +83,13 @@ check({resolve, _, Family}, {ok, Ip} = Answer) ->
         true -> Answer;
         false -> {error, bad_reply}
     end;
+%% A published distribution port: dial Ip:Port, skipping epmd.
+check({resolve, _, Family}, {ok, Ip, Port} = Answer)
+  when is_integer(Port), Port > 0, Port =< 65535 ->
+    case is_ip(Family, Ip) of
+        true -> Answer;
+        false -> {error, bad_reply}
+    end;
 check(list, {ok, Containers} = Answer) when is_list(Containers) ->
     case lists:all(fun is_container/1, Containers) of
         true -> Answer;
@@ -104,6 +113,12 @@ reason(ambiguous) ->
     "several running containers answer to that name";
 reason(no_address) ->
     "the container has no address of that family";
+reason(not_published) ->
+    "the container publishes no distribution port, and its own address is "
+    "not reachable from here: run its node with a fixed distribution port "
+    "(-kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100), publish "
+    "it (-p 127.0.0.1::9100), and if it publishes other ports too, label it "
+    "(--label epmd_docker.dist_port=9100); see EPMD_DOCKER_MODE";
 reason(docker_unavailable) ->
     "the Docker daemon cannot be reached";
 reason(timeout) ->
@@ -128,18 +143,32 @@ reason(Reason) ->
 
 is_helper_reason(not_found) -> true;
 is_helper_reason({ambiguous, Candidates}) when is_list(Candidates) ->
-    lists:all(fun erlang:is_binary/1, Candidates);
+    lists:all(fun is_text/1, Candidates);
 is_helper_reason(no_address) -> true;
+is_helper_reason(not_published) -> true;
 is_helper_reason(docker_unavailable) -> true;
 is_helper_reason(timeout) -> true;
 is_helper_reason(bad_host) -> true;
 is_helper_reason(bad_request) -> true;
 is_helper_reason(_) -> false.
 
-is_container({Id, Name, Hostname, Ip})
-  when is_binary(Id), is_binary(Name), is_binary(Hostname) ->
-    Ip =:= none orelse is_ip(inet, Ip) orelse is_ip(inet6, Ip);
+is_container({Id, Name, Hostname, Ip}) ->
+    is_text(Id) andalso is_text(Name) andalso is_text(Hostname) andalso
+        (Ip =:= none orelse is_ip(inet, Ip) orelse is_ip(inet6, Ip));
 is_container(_) ->
+    false.
+
+%% Text that goes into log lines and node names: UTF-8, and printable, so
+%% that a helper cannot write control characters or forged lines into the
+%% log.
+is_text(Bin) when is_binary(Bin) ->
+    case unicode:characters_to_list(Bin) of
+        Chars when is_list(Chars) ->
+            io_lib:printable_unicode_list(Chars) andalso
+                lists:all(fun(C) -> C >= $\s end, Chars);
+        _ -> false
+    end;
+is_text(_) ->
     false.
 
 is_ip(inet, {_, _, _, _} = Ip) ->
@@ -178,7 +207,8 @@ decode_unknown_atom_test() ->
 %% Every atom in the grammar of doc.go must decode with [safe].
 grammar_atoms_test() ->
     Atoms = [ping, pong, resolve, list, inet, inet6, ok, error, none,
-             not_found, ambiguous, no_address, docker_unavailable, timeout,
+             not_found, ambiguous, no_address, not_published,
+             docker_unavailable, timeout,
              bad_host, bad_request],
     [?assertEqual({ok, 1, A},
                   decode(<<131, 104, 2, 97, 1, 119, (byte_size(B)), B/binary>>))
@@ -199,6 +229,12 @@ check_test_() ->
      ?_assertEqual({error, {ambiguous, [<<"a (1)">>, <<"b (2)">>]}},
                    check(R, {error, {ambiguous, [<<"a (1)">>, <<"b (2)">>]}})),
      ?_assertEqual({error, bad_reply}, check(R, {error, {ambiguous, ["a"]}})),
+     ?_assertEqual({error, bad_reply},
+                   check(R, {error, {ambiguous, [<<255, 254, 0>>]}})),
+     ?_assertEqual({error, bad_reply},
+                   check(R, {error, {ambiguous, [<<"a\n=ERROR REPORT">>]}})),
+     ?_assertEqual({error, bad_reply},
+                   check(list, {ok, [setelement(3, C, <<"web", 0>>)]})),
      ?_assertEqual({error, bad_reply}, check(R, {error, ok})),
      ?_assertEqual({ok, [C]}, check(list, {ok, [C]})),
      ?_assertEqual({ok, [setelement(4, C, none)]},
@@ -212,5 +248,21 @@ reason_test_() ->
                docker_unavailable, timeout, bad_host, bad_request, helper_down,
                helper_unavailable, bad_reply, nxdomain, {weird, 1}],
     [?_assert(io_lib:char_list(reason(R))) || R <- Reasons].
+
+published_test_() ->
+    R = {resolve, <<"web">>, inet},
+    R6 = {resolve, <<"web">>, inet6},
+    [?_assertEqual({ok, {127, 0, 0, 1}, 9100},
+                   check(R, {ok, {127, 0, 0, 1}, 9100})),
+     ?_assertEqual({ok, {0, 0, 0, 0, 0, 0, 0, 1}, 9100},
+                   check(R6, {ok, {0, 0, 0, 0, 0, 0, 0, 1}, 9100})),
+     ?_assertEqual({error, bad_reply}, check(R, {ok, {127, 0, 0, 1}, 0})),
+     ?_assertEqual({error, bad_reply}, check(R, {ok, {127, 0, 0, 1}, 65536})),
+     ?_assertEqual({error, bad_reply}, check(R, {ok, {127, 0, 0, 1}, <<"1">>})),
+     ?_assertEqual({error, bad_reply},
+                   check(R, {ok, {0, 0, 0, 0, 0, 0, 0, 1}, 9100})),
+     ?_assertEqual({error, bad_reply}, check(list, {ok, {127, 0, 0, 1}, 9100})),
+     ?_assertEqual({error, not_published}, check(R, {error, not_published})),
+     ?_assert(io_lib:char_list(reason(not_published)))].
 
 -endif.

@@ -82,7 +82,7 @@ send(Port, Bin) ->
 %% names of a missing and a non-executable program.
 -spec setup() -> file:filename().
 setup() ->
-    Dir = filename:join(temp_dir(), "epmd_docker_fake_"
+    Dir = filename:join(temp_dir(), "epmd_docker_fake_" ++ os:getpid() ++ "_"
                         ++ integer_to_list(erlang:unique_integer([positive]))),
     ok = filelib:ensure_dir(filename:join(Dir, "x")),
     Escript = filename:join(Dir, "fake.escript"),
@@ -116,7 +116,10 @@ setup() ->
     ok = file:change_mode(filename:join(Dir, "noexec"), 8#644),
     ok = file:write_file(filename:join(Dir, "noshebang"), <<"echo hello\n">>),
     ok = file:change_mode(filename:join(Dir, "noshebang"), 8#755),
-    ok = file:make_dir(filename:join(Dir, "dir")),
+    case file:make_dir(filename:join(Dir, "dir")) of
+        ok -> ok;
+        {error, eexist} -> ok
+    end,
     Dir.
 
 -spec cleanup(file:filename()) -> ok.

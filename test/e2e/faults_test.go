@@ -7,16 +7,27 @@ package e2e
 // standing in for it) and a real dockerd.
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ergo-services/ergo/etf"
+	"github.com/ergo-services/ergo/lib"
 )
 
 // The helper is SIGKILLed while lookups wait on it: they fail at once with
@@ -660,9 +671,7 @@ func TestFaultHostileHelper(t *testing.T) {
 		}
 		waitGone(t, pid, 5*time.Second)
 		t.Logf("silent helper %d replaced by %d", pid, newPid)
-		if n := len(matchingLines(a.Output(), "while requests timed out")); n < 1 {
-			t.Errorf("no log line says the helper was found silent:\n%s", a.Output())
-		}
+		waitOutput(t, a, "while requests timed out", 5*time.Second)
 	})
 	t.Run("out_of_step", func(t *testing.T) {
 		a := startAdmin(t, []string{"EPMD_DOCKER_HELPER=" + writeFake(t, dir, "outofstep"), "EPMD_DOCKER_TIMEOUT=10000"})
@@ -684,9 +693,7 @@ func TestFaultHostileHelper(t *testing.T) {
 		if got := a.Eval("whereis(epmd_docker_helper)", 5*time.Second); got != owner {
 			t.Errorf("port owner %s, want the same process %s", got, owner)
 		}
-		if lines := matchingLines(a.Output(), "not a reply: a length prefix of 4294967295 bytes"); len(lines) == 0 {
-			t.Errorf("no log line names the bad length prefix:\n%s", a.Output())
-		}
+		waitOutput(t, a, "not a reply: a length prefix of 4294967295 bytes", 5*time.Second)
 	})
 	t.Run("stuck", func(t *testing.T) {
 		a := startAdmin(t, []string{"EPMD_DOCKER_HELPER=" + writeFake(t, dir, "stuck"), "EPMD_DOCKER_TIMEOUT=1000"})
@@ -700,11 +707,13 @@ func TestFaultHostileHelper(t *testing.T) {
 		for time.Now().Before(deadline) && processRuns(pid) {
 			a.Eval(`epmd_docker:resolve("some-container")`, 10*time.Second)
 		}
-		waitGone(t, pid, 5*time.Second)
+		if processRuns(pid) {
+			t.Fatalf("stuck helper %d still runs\n%s", pid, a.Output())
+		}
 		newPid := waitHelperUp(t, a, pid)
-		// Leave nothing behind either when the node stops.
-		a.Close()
-		waitGone(t, newPid, 5*time.Second)
+		// The node halts when its driver's input ends, so no terminate/2
+		// runs: the restarted helper, stuck as well, is killed here.
+		_ = syscall.Kill(newPid, syscall.SIGKILL)
 	})
 }
 
@@ -718,4 +727,705 @@ func waitGone(t *testing.T, pid int, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// The real helper binary, driven through its stdin and stdout as the port
+// owner drives it, with everything a port owner should never send: each
+// piece gets an error reply or is skipped, the ping after it is answered,
+// a real lookup works at the end, a 4 GiB length prefix is not allocated,
+// and the helper exits cleanly when its input ends.
+func TestHelperBinaryHostileInput(t *testing.T) {
+	c := runSleeper(t)
+	hostname := docker(t, "inspect", "-f", "{{.Config.Hostname}}", c)
+	ip := strings.TrimSpace(containerIP(t, c))
+	h := startHelperBinary(t)
+
+	resolveABC := etfRequest(7, etf.Tuple{etf.Atom("resolve"), []byte("abc"), etf.Atom("inet")})
+	nested := append([]byte("\x83h\x02a\x09"), bytes.Repeat([]byte("h\x01"), 10000)...)
+	nested = append(nested, 'j')
+	type piece struct {
+		name string
+		in   []byte // written as is: frames, or not
+		want []string
+	}
+	pieces := []piece{
+		{"iiiii0 (out of memory in a naive decoder)", frame([]byte("iiiii0")), nil},
+		{"iiiii0 with version byte", frame([]byte("\x83iiiii0")), nil},
+		{"iiiii0 as command", frame([]byte("\x83h\x02a\x07iiiii0")), []string{"{7,{error,bad_request}}"}},
+		{"binary length 0xFFFFFFFC", frame([]byte("\x83h\x02a\x07m\xff\xff\xff\xfc")), []string{"{7,{error,bad_request}}"}},
+		{"not ETF", frame([]byte("GET / HTTP/1.1\r\n\r\n")), nil},
+		{"empty frame", frame(nil), nil},
+		{"compressed term of 4 GiB", frame([]byte("\x83P\xff\xff\xff\xffx\x9c\x03\x00\x00\x00\x00\x01")), nil},
+		{"nested 10000 deep", frame(nested), []string{"{9,{error,bad_request}}"}},
+		{"oversized prefix, 64 KiB + 1", append([]byte{0, 1, 0, 1}, make([]byte, 64<<10+1)...), nil},
+		{"unknown command", frame(etfRequest(8, etf.Atom("rm_rf"))), []string{"{8,{error,bad_request}}"}},
+		{"unknown family", frame(etfRequest(8, etf.Tuple{etf.Atom("resolve"), []byte("web"), etf.Atom("inet4")})), []string{"{8,{error,bad_request}}"}},
+		{"resolve with 4 elements", frame(etfRequest(8, etf.Tuple{etf.Atom("resolve"), []byte("web"), etf.Atom("inet"), 1})), []string{"{8,{error,bad_request}}"}},
+		{"negative tag", frame(etfRequest(-1, etf.Atom("ping"))), nil},
+		{"tag 2^32", frame(etfRequest(int64(1)<<32, etf.Atom("ping"))), nil},
+		{"atom tag", frame(etfRequest(etf.Atom("x"), etf.Atom("ping"))), nil},
+	}
+	for i, host := range []string{
+		strings.Repeat("a", 4096), "", "we\x00b", "we\xffb", "$(rm -rf /);", "`reboot`", "a b",
+		"../../containers/json", "web%2F..", "web\r\nHost: evil", "-web", "é",
+	} {
+		tag := 100 + i
+		pieces = append(pieces, piece{fmt.Sprintf("host %.40q", host),
+			frame(etfRequest(tag, etf.Tuple{etf.Atom("resolve"), []byte(host), etf.Atom("inet")})),
+			[]string{fmt.Sprintf("{%d,{error,bad_host}}", tag)}})
+	}
+	for n := range len(resolveABC) {
+		p := piece{name: fmt.Sprintf("request cut to %d bytes", n), in: frame(resolveABC[:n])}
+		if n >= 5 { // version, SMALL_TUPLE_EXT, arity, SMALL_INTEGER_EXT, tag
+			p.want = []string{"{7,{error,bad_request}}"}
+		}
+		pieces = append(pieces, p)
+	}
+
+	for i, p := range pieces {
+		tag := 1000 + i
+		h.write(p.in)
+		h.write(frame(etfRequest(tag, etf.Atom("ping"))))
+		got := h.repliesUntilPong(tag)
+		if strings.Join(got, " ") != strings.Join(p.want, " ") {
+			t.Errorf("%s: got replies %v, want %v", p.name, got, p.want)
+		}
+	}
+	h.write(frame(etfRequest(42, etf.Tuple{etf.Atom("resolve"), []byte(hostname), etf.Atom("inet")})))
+	if got, want := h.reply(), fmt.Sprintf("{42,{ok,%s}}", erlIP(ip)); got != want {
+		t.Errorf("resolve(%s) after the hostile input: got %s, want %s", hostname, got, want)
+	}
+
+	// Last, since the stream cannot recover from it: a prefix of 4 GiB,
+	// and a MiB of its body.
+	h.write(append([]byte{0xff, 0xff, 0xff, 0xff}, make([]byte, 1<<20)...))
+	time.Sleep(200 * time.Millisecond)
+	if hwm := peakRSS(h.cmd.Process.Pid); hwm > 100<<20 {
+		t.Errorf("helper peak RSS %d MiB after a 4 GiB length prefix", hwm>>20)
+	}
+	code := h.close()
+	if code != 0 {
+		t.Errorf("helper exited with %d, want 0\nstderr:\n%s", code, h.stderr.String())
+	}
+	if strings.Contains(h.stderr.String(), "panic") {
+		t.Errorf("helper panicked:\n%s", h.stderr.String())
+	}
+}
+
+// helperBinary is priv/epmd-docker in port mode.
+type helperBinary struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	frames  chan []byte
+	stderr  *lockedBuffer
+	waitErr chan error
+}
+
+func startHelperBinary(t *testing.T) *helperBinary {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(root, "priv", "epmd-docker"), "port")
+	stdin, err := cmd.StdinPipe()
+	must(t, err)
+	stdout, err := cmd.StdoutPipe()
+	must(t, err)
+	h := &helperBinary{t: t, cmd: cmd, stdin: stdin, frames: make(chan []byte, 64), stderr: &lockedBuffer{}, waitErr: make(chan error, 1)}
+	cmd.Stderr = h.stderr
+	must(t, cmd.Start())
+	go func() {
+		defer close(h.frames)
+		for {
+			var hdr [4]byte
+			if _, err := io.ReadFull(stdout, hdr[:]); err != nil {
+				return
+			}
+			body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+			if _, err := io.ReadFull(stdout, body); err != nil {
+				return
+			}
+			h.frames <- body
+		}
+	}()
+	go func() { h.waitErr <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return h
+}
+
+func (h *helperBinary) write(b []byte) {
+	h.t.Helper()
+	if _, err := h.stdin.Write(b); err != nil {
+		h.t.Fatalf("writing to the helper: %v\nstderr:\n%s", err, h.stderr.String())
+	}
+}
+
+// reply is the next reply, printed as Erlang would.
+func (h *helperBinary) reply() string {
+	h.t.Helper()
+	select {
+	case b, ok := <-h.frames:
+		if !ok {
+			h.t.Fatalf("helper output ended\nstderr:\n%s", h.stderr.String())
+		}
+		if len(b) == 0 || b[0] != 131 {
+			h.t.Fatalf("reply without version byte: %q", b)
+		}
+		term, _, err := etf.Decode(b[1:], nil, etf.DecodeOptions{})
+		if err != nil {
+			h.t.Fatalf("undecodable reply %q: %v", b, err)
+		}
+		return showTerm(term)
+	case <-time.After(10 * time.Second):
+		h.t.Fatalf("no reply within 10 s\nstderr:\n%s", h.stderr.String())
+		return ""
+	}
+}
+
+// repliesUntilPong returns the replies before the pong for tag.
+func (h *helperBinary) repliesUntilPong(tag int) []string {
+	h.t.Helper()
+	var got []string
+	pong := fmt.Sprintf("{%d,{pong,", tag)
+	for {
+		r := h.reply()
+		if strings.HasPrefix(r, pong) {
+			return got
+		}
+		got = append(got, r)
+	}
+}
+
+// close ends the helper's input and returns its exit code.
+func (h *helperBinary) close() int {
+	h.t.Helper()
+	_ = h.stdin.Close()
+	select {
+	case err := <-h.waitErr:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("helper still runs 5 s after its input ended\nstderr:\n%s", h.stderr.String())
+		return -1
+	}
+}
+
+// etfRequest encodes {Tag, Command} as term_to_binary/1 would.
+func etfRequest(tag any, cmd etf.Term) []byte {
+	buf := &lib.Buffer{B: make([]byte, 1, 128)}
+	buf.B[0] = 131
+	if err := etf.Encode(etf.Tuple{tag, cmd}, buf, etf.EncodeOptions{}); err != nil {
+		panic(err)
+	}
+	return buf.B
+}
+
+// frame prefixes b with its {packet,4} length.
+func frame(b []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+}
+
+// showTerm prints a decoded reply the way ~0tp would, near enough.
+func showTerm(term etf.Term) string {
+	switch v := term.(type) {
+	case etf.Atom:
+		return string(v)
+	case []byte:
+		return fmt.Sprintf("<<%q>>", v)
+	case etf.Tuple:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = showTerm(e)
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	case etf.List:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = showTerm(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// peakRSS is the process's peak resident set size in bytes (VmHWM).
+func peakRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *lockedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lockedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// dockerd stops: lookups fail at once with docker_unavailable, a connect
+// fails well within the setup time, and the log says why. dockerd comes
+// back: the same helper, without the node restarting, answers for new
+// containers, never with a dead container's address, and subscribes to
+// events again (it caches again, which it does only with a live stream).
+//
+// The daemon stopped is a private one, started here on its own socket,
+// data and exec roots and bridge, so that the shared daemon and the other
+// tests' containers are untouched.
+func TestFaultDaemonRestart(t *testing.T) {
+	d := startPrivateDaemon(t)
+	d.loadImage()
+	idA := d.runSleeper()
+	hostA := d.docker("inspect", "-f", "{{.Config.Hostname}}", idA)
+	ipA := d.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", idA)
+
+	a := startAdmin(t, []string{"DOCKER_HOST=" + d.host, "EPMD_DOCKER_TTL=10m"})
+	if got, want := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostA), 10*time.Second), "{ok,"+erlIP(ipA)+"}"; got != want {
+		t.Fatalf("resolve(%s) = %s, want %s\n%s", hostA, got, want, a.Output())
+	}
+	d.waitLog(0, eventsCall, 15*time.Second)
+	helper := helperOSPid(t, a)
+
+	d.stop()
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		got := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostA), 10*time.Second)
+		took := time.Since(start)
+		if got != "{error,docker_unavailable}" {
+			t.Errorf("resolve(%s) with dockerd stopped = %s, want {error,docker_unavailable}", hostA, got)
+		}
+		if took > 1500*time.Millisecond {
+			t.Errorf("resolve(%s) with dockerd stopped took %v, want at once", hostA, took)
+		}
+	}
+	start := time.Now()
+	if got := a.Connect("app@" + hostA); got != "false" {
+		t.Errorf("connect_node(app@%s) with dockerd stopped = %s, want false", hostA, got)
+	}
+	took := time.Since(start)
+	t.Logf("with dockerd stopped, connect_node answered false in %v", took)
+	if took > 5*time.Second {
+		t.Errorf("connect_node took %v with dockerd stopped, want well within the 7 s setup time", took)
+	}
+	waitOutput(t, a, "the Docker daemon cannot be reached", 5*time.Second)
+
+	since := d.logSize()
+	d.start()
+	// A died with the daemon: its address is history.
+	if got := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostA), 10*time.Second); got != "{error,not_found}" {
+		t.Errorf("resolve(%s) after dockerd restarted = %s, want {error,not_found}", hostA, got)
+	}
+	idB := d.runSleeper()
+	hostB := d.docker("inspect", "-f", "{{.Config.Hostname}}", idB)
+	ipB := d.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", idB)
+	if got, want := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostB), 10*time.Second), "{ok,"+erlIP(ipB)+"}"; got != want {
+		t.Errorf("resolve(%s) after dockerd restarted = %s, want %s", hostB, got, want)
+	}
+	d.waitLog(since, eventsCall, 20*time.Second)
+	if got := helperOSPid(t, a); got != helper {
+		t.Errorf("helper is %d after dockerd restarted, want the same process %d", got, helper)
+	}
+	// Caching is on again, which it is only while the event stream is
+	// open: repeated lookups no longer list containers.
+	a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostB), 10*time.Second)
+	before := d.countLog(since, listCall)
+	a.Eval(fmt.Sprintf(`[epmd_docker:resolve("%s") || _ <- lists:seq(1, 20)]`, hostB), 20*time.Second)
+	if n := d.countLog(since, listCall) - before; n > 2 {
+		t.Errorf("20 lookups of a known container listed containers %d times: not caching, so no live event stream", n)
+	}
+	// And an event still invalidates: B stopped is B gone.
+	d.docker("stop", "-t", "1", idB)
+	if got := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostB), 10*time.Second); got != "{error,not_found}" {
+		t.Errorf("resolve(%s) after it stopped = %s, want {error,not_found}", hostB, got)
+	}
+}
+
+var (
+	eventsCall = regexp.MustCompile(`Calling GET /v[0-9.]+/events`)
+	listCall   = regexp.MustCompile(`Calling GET /v[0-9.]+/containers/json`)
+)
+
+// privateDaemon is a dockerd of the test's own.
+type privateDaemon struct {
+	t       *testing.T
+	dir     string
+	host    string // DOCKER_HOST for it
+	bridge  string
+	args    []string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// startPrivateDaemon starts a dockerd that shares nothing with the
+// system's: socket, data root, exec root, pid file and configuration are
+// in a temporary directory; its containers attach to a bridge made here
+// for it, on a subnet of their own, and it touches no iptables rule and no
+// sysctl. (--bridge=none would not do: dockerd then deletes docker0.)
+//
+// It needs root, dockerd and ip. Without them the test is skipped, unless
+// EPMD_DOCKER_TEST_DAEMON_RESTART=1 says it must run.
+func startPrivateDaemon(t *testing.T) *privateDaemon {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, p := range []string{"dockerd", "ip"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		if os.Getenv("EPMD_DOCKER_TEST_DAEMON_RESTART") == "1" {
+			t.Fatalf("a private dockerd needs %s", strings.Join(missing, ", "))
+		}
+		t.Skipf("a private dockerd needs %s (set EPMD_DOCKER_TEST_DAEMON_RESTART=1 to make this an error)", strings.Join(missing, ", "))
+	}
+	dir, err := os.MkdirTemp("", "edd")
+	must(t, err)
+	d := &privateDaemon{t: t, dir: dir, host: "unix://" + filepath.Join(dir, "docker.sock"), bridge: "edp" + randHex(3), logPath: filepath.Join(dir, "dockerd.log")}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Logf("removing %s: %v", dir, err)
+		}
+	})
+
+	subnet := ""
+	routes, _ := exec.Command("ip", "route").Output()
+	for i := 0; i < 50 && subnet == ""; i++ {
+		n, _ := strconv.ParseUint(randHex(1), 16, 8)
+		if s := fmt.Sprintf("10.213.%d.", n); n > 0 && n < 255 && !strings.Contains(string(routes), s) {
+			subnet = s
+		}
+	}
+	if subnet == "" {
+		t.Fatal("no free 10.213.x.0/24 subnet for the private daemon")
+	}
+	for _, args := range [][]string{
+		{"link", "add", "name", d.bridge, "type", "bridge"},
+		{"addr", "add", subnet + "1/24", "dev", d.bridge},
+		{"link", "set", d.bridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", d.bridge).Run() })
+
+	config := filepath.Join(dir, "daemon.json")
+	must(t, os.WriteFile(config, []byte("{}\n"), 0o644))
+	d.args = []string{
+		"--debug",
+		"--host", d.host,
+		"--config-file", config,
+		"--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"),
+		"--pidfile", filepath.Join(dir, "dockerd.pid"),
+		"--bridge", d.bridge,
+		"--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+		"--userland-proxy=false",
+	}
+	t.Cleanup(func() {
+		if d.cmd != nil {
+			// Containers first, so that the daemon stops quickly.
+			out, _ := exec.Command("docker", "-H", d.host, "ps", "-aq").Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				_ = exec.Command("docker", append([]string{"-H", d.host, "rm", "-f"}, ids...)...).Run()
+			}
+			d.stop()
+		}
+	})
+	d.start()
+	return d
+}
+
+// start runs dockerd and waits until it answers.
+func (d *privateDaemon) start() {
+	d.t.Helper()
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	must(d.t, err)
+	defer logf.Close()
+	cmd := exec.Command("dockerd", d.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Should the test binary die, the daemon goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		d.t.Fatalf("starting dockerd: %v", err)
+	}
+	d.cmd, d.done = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(d.done)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if exec.Command("docker", "-H", d.host, "version").Run() == nil {
+			return
+		}
+		select {
+		case <-d.done:
+			d.t.Fatalf("private dockerd exited:\n%s", d.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("private dockerd does not answer after 60 s:\n%s", d.logTail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stop stops dockerd as a service manager would, with SIGTERM.
+func (d *privateDaemon) stop() {
+	d.t.Helper()
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(60 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		d.t.Errorf("private dockerd ignored SIGTERM for 60 s:\n%s", d.logTail())
+	}
+	d.cmd = nil
+}
+
+// docker runs the docker CLI against this daemon.
+func (d *privateDaemon) docker(args ...string) string {
+	d.t.Helper()
+	return docker(d.t, append([]string{"-H", d.host}, args...)...)
+}
+
+// loadImage copies the test image from the system's daemon.
+func (d *privateDaemon) loadImage() {
+	d.t.Helper()
+	save := exec.Command("docker", "save", image)
+	load := exec.Command("docker", "-H", d.host, "load")
+	pipe, err := save.StdoutPipe()
+	must(d.t, err)
+	load.Stdin = pipe
+	var out bytes.Buffer
+	load.Stdout, load.Stderr = &out, &out
+	must(d.t, load.Start())
+	must(d.t, save.Run())
+	if err := load.Wait(); err != nil {
+		d.t.Fatalf("docker load: %v: %s", err, out.String())
+	}
+}
+
+// runSleeper starts a container that only sleeps, and stops at once when
+// the daemon stops.
+func (d *privateDaemon) runSleeper() string {
+	d.t.Helper()
+	return d.docker("run", "-d", "--label", label, "--stop-timeout", "1", "-v", "/usr:/usr:ro", image, "sleep", "3600")
+}
+
+func (d *privateDaemon) logSize() int64 {
+	fi, err := os.Stat(d.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (d *privateDaemon) logFrom(offset int64) string {
+	b, _ := os.ReadFile(d.logPath)
+	if int64(len(b)) < offset {
+		return ""
+	}
+	return string(b[offset:])
+}
+
+func (d *privateDaemon) countLog(offset int64, re *regexp.Regexp) int {
+	return len(re.FindAllString(d.logFrom(offset), -1))
+}
+
+// waitLog waits for a daemon log line after offset that matches re.
+func (d *privateDaemon) waitLog(offset int64, re *regexp.Regexp, timeout time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for d.countLog(offset, re) == 0 {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("no %q in the private dockerd's log within %v:\n%s", re, timeout, d.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (d *privateDaemon) logTail() string {
+	s := d.logFrom(0)
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	return s
+}
+
+// waitOutput waits for the node to print a line containing want: logger
+// prints after the call that logged has returned.
+func waitOutput(t *testing.T, a *Admin, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(a.Output(), want) {
+		if time.Now().After(deadline) {
+			t.Errorf("no line says %q within %v:\n%s", want, timeout, a.Output())
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// The helper only reads from Docker, through the endpoints the docker
+// package lists, and the cookie appears neither in the helper's arguments
+// or environment, nor in anything it logs or sends to Docker. The helper
+// talks to Docker through a recording proxy here, at debug log level,
+// across lookups, a listing, a container start (an event, then an
+// inspect) and a restart of the helper (a new subscription).
+func TestSecurityReadOnlyNoCookie(t *testing.T) {
+	proxy := startDockerProxy(t)
+	c := startNode(t, nodeSpec{})
+	a := startAdmin(t, []string{"DOCKER_HOST=" + proxy.host, "EPMD_DOCKER_LOG=debug"})
+	if got := a.Connect(c.Node); got != "true" {
+		t.Fatalf("connect_node(%s) through the proxy = %s\n%s", c.Node, got, a.Output())
+	}
+	a.Eval("epmd_docker:containers()", 10*time.Second)
+	a.Eval("epmd_docker:nodes()", 20*time.Second)
+	a.Eval(`epmd_docker:resolve("no-such-host")`, 10*time.Second)
+	id := runSleeper(t)
+	host := docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)
+	waitEval(t, a, fmt.Sprintf(`epmd_docker:resolve("%s")`, host), 10*time.Second,
+		func(s string) bool { return strings.HasPrefix(s, "{ok,") })
+
+	pid := helperOSPid(t, a)
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	must(t, err)
+	if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) != 2 || filepath.Base(args[0]) != "epmd-docker" || args[1] != "port" {
+		t.Errorf("helper command line %q, want [.../epmd-docker port]", args)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	must(t, err)
+	if strings.Contains(string(environ), cookie) {
+		t.Errorf("the cookie is in the helper's environment")
+	}
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+	waitHelperUp(t, a, pid)
+	waitEval(t, a, fmt.Sprintf(`epmd_docker:resolve("%s")`, host), 10*time.Second,
+		func(s string) bool { return strings.HasPrefix(s, "{ok,") })
+
+	allowed := documentedEndpoints(t)
+	seen := map[string]int{}
+	for _, call := range proxy.calls() {
+		method, rest, _ := strings.Cut(call, " ")
+		path, query, _ := strings.Cut(rest, "?")
+		if !allowed.MatchString(method + " " + path) {
+			t.Errorf("the helper called %s", call)
+		}
+		if strings.Contains(call, cookie) {
+			t.Errorf("the cookie was sent to Docker: %s", call)
+		}
+		_ = query
+		ep := regexp.MustCompile(`^/v[0-9.]+`).ReplaceAllString(path, "")
+		ep = regexp.MustCompile(`/containers/[0-9a-f]{64}/`).ReplaceAllString(ep, "/containers/{id}/")
+		seen[method+" "+ep]++
+	}
+	t.Logf("Docker API calls by the helper: %v", seen)
+	for _, want := range []string{"GET /containers/json", "GET /events"} {
+		if seen[want] == 0 {
+			t.Errorf("no %s seen: is the helper using the proxy?", want)
+		}
+	}
+	if strings.Contains(a.Output(), cookie) {
+		t.Errorf("the cookie appears in the node's output (its log, or the helper's)")
+	}
+}
+
+// documentedEndpoints reads the list of endpoints in the docker package's
+// comment, the one place they are written down, and returns a pattern for
+// "METHOD /path" that matches them and nothing else. GET endpoints may be
+// asked with HEAD too (the client pings with HEAD /_ping first).
+func documentedEndpoints(t *testing.T) *regexp.Regexp {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(root, "go", "internal", "docker", "docker.go"))
+	must(t, err)
+	line := regexp.MustCompile(`(?m)^//\t(GET) (/\S*)`)
+	var paths []string
+	for _, m := range line.FindAllStringSubmatch(string(src), -1) {
+		path, _, _ := strings.Cut(m[2], "?")
+		path = regexp.QuoteMeta(path)
+		path = strings.ReplaceAll(path, `\{id\}`, `[0-9a-f]{64}`)
+		paths = append(paths, path)
+	}
+	if len(paths) < 4 {
+		t.Fatalf("found %d endpoints in the docker package's comment, want its list", len(paths))
+	}
+	return regexp.MustCompile(`^(GET|HEAD) (/v[0-9.]+)?(` + strings.Join(paths, "|") + `)$`)
+}
+
+// dockerProxy forwards Docker API requests to the system's daemon and
+// records each request line.
+type dockerProxy struct {
+	host string // DOCKER_HOST for it
+	mu   sync.Mutex
+	log  []string
+}
+
+func (p *dockerProxy) calls() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.log...)
+}
+
+func startDockerProxy(t *testing.T) *dockerProxy {
+	t.Helper()
+	upstream := "/var/run/docker.sock"
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		if !strings.HasPrefix(h, "unix://") {
+			t.Skipf("DOCKER_HOST=%s: the recording proxy speaks to unix sockets only", h)
+		}
+		upstream = strings.TrimPrefix(h, "unix://")
+	}
+	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	l, err := net.Listen("unix", sock)
+	must(t, err)
+	p := &dockerProxy{host: "unix://" + sock}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker"
+		},
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", upstream)
+			},
+		},
+		FlushInterval: -1, // the event stream
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.log = append(p.log, r.Method+" "+r.URL.RequestURI())
+		p.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return p
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/port"
+	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 )
 
 // portCmd is `epmd-docker port`: the face the Erlang side talks to. stdout
@@ -33,7 +34,12 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		return cmdUsageError("port", "takes no arguments")
 	}
 	log := newLogger(c.std.err)
-	res, err := newResolver(log)
+	api, res, err := newDocker(log)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	decider, err := newDecider(api)
 	if err != nil {
 		return err
 	}
@@ -42,6 +48,6 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go res.Watch(ctx)
-	srv := &port.Server{Resolver: res, Log: log, Version: version()}
+	srv := &port.Server{Resolver: &reach.Resolver{R: res, Decider: decider}, Log: log, Version: version()}
 	return srv.Serve(ctx, c.std.in, c.std.out)
 }

@@ -44,6 +44,10 @@ type resolveAnswer struct {
 	Container *containerJSON `json:"container,omitempty"`
 	Network   string         `json:"network,omitempty"`
 	Matched   []string       `json:"matched,omitempty"`
+	// Reach is how the Erlang side reaches it (EPMD_DOCKER_MODE); Dial
+	// the host side of its published distribution port, when used.
+	Reach string `json:"reach,omitempty"`
+	Dial  string `json:"dial,omitempty"`
 	// On failure: the Reason atom the Erlang side would get, and a
 	// sentence.
 	Error      string   `json:"error,omitempty"`
@@ -109,6 +113,7 @@ func (c *resolveCmd) run(ctx context.Context, args []string) error {
 	ans.Address = m.Addr.String()
 	ans.Container = &containerJSON{ID: m.Container.ID, ShortID: shortID(m.Container.ID), Name: m.Container.Name, Hostname: m.Container.Hostname}
 	ans.Network = m.Network
+	ans.Reach, ans.Dial = reachOf(ctx, api, m, fam)
 	for _, f := range m.Forms {
 		ans.Matched = append(ans.Matched, string(f))
 	}
@@ -122,6 +127,10 @@ func (c *resolveCmd) run(ctx context.Context, args []string) error {
 	t.Add("hostname", ans.Container.Hostname)
 	t.Add("network", ans.Network)
 	t.Add("matched", strings.Join(ans.Matched, ", "))
+	t.Add("reached", ans.Reach)
+	if ans.Dial != "" {
+		t.Add("dial", ans.Dial+" (published port, no epmd)")
+	}
 	_, err = t.WriteTo(c.std.out)
 	return err
 }

@@ -312,6 +312,9 @@ func (ss *session) handle(ctx context.Context, req wire.Request, deadline time.T
 func (ss *session) answer(ctx context.Context, req wire.Request) ([]byte, error) {
 	switch req.Cmd {
 	case wire.Resolve:
+		if d, ok := ss.r.(Dialer); ok {
+			return ss.resolveDial(ctx, d, req)
+		}
 		addr, err := ss.r.Resolve(ctx, req.Host, req.Family)
 		if err != nil {
 			return nil, err

@@ -104,13 +104,19 @@ type pend struct {
 	seq uint64
 }
 
-// eventArrived applies an event about container id ("" when the event
-// names none): the answer caches are emptied, and the container is taken
+// eventArrived applies an event about a container (or, for a network
+// destroyed, none): the answer caches are emptied, and the container is taken
 // out of the container set at once, to be put back by a patch (an inspect)
 // if it is running. An absent entry is never wrong, only slower: a name the
 // set does not find is checked with a round. It returns the patch to start,
 // if one is not under way already; the caller runs it in a goroutine.
-func (r *Resolver) eventArrived(id string) *pend {
+func (r *Resolver) eventArrived(ev docker.Event) *pend {
+	id := ev.ContainerID
+	if id == "" && ev.Type == "network" {
+		// A network destroyed: the daemon refuses while any
+		// container is attached, so no container changed.
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.invalidateLocked(id, false)

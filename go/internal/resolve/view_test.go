@@ -269,10 +269,19 @@ func TestRoundAfterUnnamedEventNotInstalled(t *testing.T) {
 	lists := f.lists.Load()
 	rd := refresh(r)
 	eventually(t, func() bool { return f.lists.Load() == lists+1 })
-	// A network event that names no container: the set is dropped, and
-	// the round cannot be brought up to date either.
+	// An event that names no container (none the daemon sends; a
+	// network destroyed is let through): the set is dropped, and the
+	// round cannot be brought up to date either.
 	f.emit(t, docker.Event{Type: "network", Action: "destroy"})
 	handled(t, r, 1)
+	r.mu.Lock()
+	kept := r.view != nil
+	r.mu.Unlock()
+	if !kept {
+		t.Fatal("a network destroyed dropped the container set")
+	}
+	f.emit(t, docker.Event{Type: "container", Action: "start"})
+	handled(t, r, 2)
 	f.mu.Lock()
 	f.listGate = nil
 	f.mu.Unlock()

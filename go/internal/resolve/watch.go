@@ -100,7 +100,7 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 			// would be more code than the cache saves. The container
 			// set, though, is patched: one inspect, not a list, and
 			// not waited for.
-			if p := r.eventArrived(ev.ContainerID); p != nil {
+			if p := r.eventArrived(ev); p != nil {
 				go r.patch(ctx, ev.ContainerID, p)
 			}
 			r.handled.Add(1)
