@@ -7,9 +7,12 @@
 %% is one_for_all with zero restarts: if it crashed, distribution would go
 %% down with it. So it never crashes on anything the helper does. A dead
 %% helper is restarted here, with backoff, and callers get {error, Reason}
-%% meanwhile; a missing helper is logged once, and callers get
+%% meanwhile; a helper that is silent while requests time out, or writes
+%% something that is not a frame, is killed and restarted; a missing helper,
+%% or one that cannot be executed, is logged once, and callers get
 %% {error, helper_unavailable} at once so that ordinary host names still
-%% resolve through the fallback in epmd_docker.
+%% resolve through the fallback in epmd_docker. Replies are decoded without
+%% creating atoms, and their length is capped (see handle_data/2).
 %%
 %% It starts during boot, before the file server and standard_error run (OTP
 %% 25): init/1 does no file I/O and reads its settings from os:getenv/1 and
@@ -352,8 +355,7 @@ request_timeout(Tag, Timer, #state{pending = Pending} = State) ->
     end.
 
 %% A request timed out. If the helper has been silent for long, it hangs: a
-%% restart costs only its cache. Closing the port closes its stdin, on which
-%% the helper exits.
+%% restart costs only its cache.
 check_hung(#state{heard = Heard} = State) ->
     case now_ms() - Heard of
         Silent when Silent >= ?HUNG_AFTER ->
@@ -371,8 +373,6 @@ abandon(#state{port = Port, os_pid = OsPid} = State) ->
     close(Port),
     State#state{port = undefined, os_pid = undefined}.
 
-os_pid(undefined) ->
-    undefined;
 os_pid(Port) ->
     case catch erlang:port_info(Port, os_pid) of
         {os_pid, OsPid} when is_integer(OsPid) -> OsPid;

@@ -18,6 +18,7 @@
 
 %% Lookups
 -export([address_please/4]).
+-export([address_please_spaced/5]).
 -export([address_please_each/3]).
 -export([getaddr/2]).
 -export([ets_floor/2]).
@@ -81,6 +82,25 @@ address_please(Mod, Host, Family, N) ->
     case Mod:address_please("app", Host, Family) of
         {ok, _} -> times(fun() -> {ok, _} = Mod:address_please("app", Host, Family) end, N);
         Other -> {error, {first_lookup, Host, Other}}
+    end.
+
+%% As address_please/4, with a pause of GapMs before each call: a lookup
+%% that finds the helper idle, as the lookups of a connection setup do,
+%% rather than one of a busy loop.
+-spec address_please_spaced(module(), string(), inet | inet6, pos_integer(),
+                            non_neg_integer()) ->
+          {ok, [non_neg_integer()]} | {error, term()}.
+address_please_spaced(Mod, Host, Family, N, GapMs) ->
+    case Mod:address_please("app", Host, Family) of
+        {ok, _} ->
+            {ok, [begin
+                      timer:sleep(GapMs),
+                      T0 = erlang:monotonic_time(),
+                      {ok, _} = Mod:address_please("app", Host, Family),
+                      ns(erlang:monotonic_time() - T0)
+                  end || _ <- lists:seq(1, N)]};
+        Other ->
+            {error, {first_lookup, Host, Other}}
     end.
 
 %% Module:address_please/3 once for each host: with a new name each time,

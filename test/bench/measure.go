@@ -21,7 +21,7 @@ type results struct {
 	quick      bool
 
 	// 1: warm lookups, and what any port costs.
-	warm, shellout, hostsFile, floor, ping, echo series
+	warm, shellout, hostsFile, floor, ping, echo, spaced series
 	// 2: cold lookups, and the Docker API requests behind them.
 	setMiss, roundMiss, first, rawInspect, rawList series
 	// 3: one connection to a container node.
@@ -48,6 +48,7 @@ type clusterRun struct {
 type counts struct {
 	blocks                int
 	warm, shell, floor    int // per block
+	spaced                int
 	setMiss, roundMiss    int
 	rawInspect, rawList   int
 	connect, connectShell int
@@ -58,13 +59,13 @@ type counts struct {
 
 func countsFor(quick bool) counts {
 	c := counts{
-		blocks: 3, warm: 5000, shell: 50, floor: 5000,
+		blocks: 3, warm: 5000, shell: 50, floor: 5000, spaced: 100,
 		setMiss: 500, roundMiss: 50, rawInspect: 300, rawList: 50,
 		connect: 25, connectShell: 5, clusterReps: 5, startups: 15,
 		rest: 15 * time.Second, load: 5 * time.Second, loadProcs: 4,
 	}
 	if quick {
-		c.warm, c.shell, c.floor = 500, 5, 500
+		c.warm, c.shell, c.floor, c.spaced = 500, 5, 500, 10
 		c.setMiss, c.roundMiss, c.rawInspect, c.rawList = 50, 5, 30, 5
 		c.connect, c.connectShell, c.clusterReps, c.startups = 5, 2, 2, 3
 		c.rest, c.load = 2*time.Second, time.Second
@@ -170,6 +171,7 @@ func measure(ctx context.Context, s *settings) (*results, error) {
 			{&res.floor, ed, fmt.Sprintf("epmd_docker_bench:ets_floor(%s, %d)", ets, cnt.floor)},
 			{&res.ping, ed, fmt.Sprintf("epmd_docker_bench:ping(%d)", cnt.warm)},
 			{&res.echo, ed, fmt.Sprintf("epmd_docker_bench:port_echo(%d)", cnt.warm)},
+			{&res.spaced, ed, fmt.Sprintf("epmd_docker_bench:address_please_spaced(epmd_docker, %q, inet, %d, 10)", host, cnt.spaced)},
 			{&res.setMiss, ed, fmt.Sprintf("epmd_docker_bench:address_please_each(epmd_docker, %s, inet)",
 				erlStrings(prefixes[b*cnt.setMiss:(b+1)*cnt.setMiss]))},
 			{&res.roundMiss, ed, fmt.Sprintf("epmd_docker_bench:resolve_each(%s)",

@@ -117,6 +117,8 @@ func report(r *results) string {
 	row("1e", "Port floor: a `{packet,4}` frame echoed by `cat`, from the calling process", r.echo, "")
 	row("1f", "epmd_docker helper `ping`: port owner, port and helper, no lookup", r.ping,
 		times(r.ping.median(), r.echo.median(), "1e"))
+	row("1g", "As 1a, one lookup every 10 ms (the helper idle in between, as in a connection setup)", r.spaced,
+		times(r.spaced.median(), r.warm.median(), "1a"))
 	row("2a", "Cold `address_please/3`: a name not asked before, matched in the helper's container set", r.setMiss,
 		times(r.setMiss.median(), r.rawInspect.median(), "2d"))
 	row("2b", fmt.Sprintf("Cold miss that lists: `epmd_docker:resolve/1` of a name no container has (one list of %d+ containers)", n), r.roundMiss,

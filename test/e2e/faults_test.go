@@ -525,10 +525,10 @@ func must(t testing.TB, err error) {
 // was created.
 const fakeEscript = `#!/usr/bin/env escript
 %%! -noinput
--mode(compile).
 
 main([Mode | _]) ->
     Port = open_port({fd, 0, 1}, [binary, {packet, 4}, eof]),
+    io:format(standard_error, "FAKE-READY~n", []),
     loop(Port, Mode, 0).
 
 loop(Port, Mode, N) ->
@@ -600,6 +600,8 @@ func TestFaultHostileHelper(t *testing.T) {
 	t.Run("garbage", func(t *testing.T) {
 		a := startAdmin(t, []string{"EPMD_DOCKER_HELPER=" + writeFake(t, dir, "garbage"), "EPMD_DOCKER_TIMEOUT=1000"})
 		owner := a.Eval("whereis(epmd_docker_helper)", 5*time.Second)
+		// An escript takes a while to start on a busy machine.
+		waitOutput(t, a, "FAKE-READY", 30*time.Second)
 		atomsBefore := a.Eval("erlang:system_info(atom_count)", 5*time.Second)
 		var hosts []string
 		for i := 0; i < 36; i++ {
@@ -1008,6 +1010,28 @@ func TestFaultDaemonRestart(t *testing.T) {
 	d.waitLog(0, eventsCall, 15*time.Second)
 	helper := helperOSPid(t, a)
 
+	// dockerd hangs: a name never asked before waits for Docker at most the
+	// helper's own deadline, and a connect fails within the setup time.
+	d.pause()
+	fresh := "fresh-" + randHex(4)
+	start := time.Now()
+	if got := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, fresh), 10*time.Second); got != "{error,timeout}" {
+		t.Errorf("resolve(%s) with dockerd hung = %s, want {error,timeout}", fresh, got)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("resolve with dockerd hung took %v, want the helper's 1.5 s deadline", took)
+	}
+	start = time.Now()
+	if got := a.Connect("app@" + fresh); got != "false" {
+		t.Errorf("connect_node(app@%s) with dockerd hung = %s, want false", fresh, got)
+	}
+	took := time.Since(start)
+	t.Logf("with dockerd hung, connect_node answered false in %v", took)
+	if took > 6*time.Second {
+		t.Errorf("connect_node took %v with dockerd hung, want within the 7 s setup time", took)
+	}
+	d.resume()
+
 	d.stop()
 	for i := 0; i < 3; i++ {
 		start := time.Now()
@@ -1020,11 +1044,11 @@ func TestFaultDaemonRestart(t *testing.T) {
 			t.Errorf("resolve(%s) with dockerd stopped took %v, want at once", hostA, took)
 		}
 	}
-	start := time.Now()
+	start = time.Now()
 	if got := a.Connect("app@" + hostA); got != "false" {
 		t.Errorf("connect_node(app@%s) with dockerd stopped = %s, want false", hostA, got)
 	}
-	took := time.Since(start)
+	took = time.Since(start)
 	t.Logf("with dockerd stopped, connect_node answered false in %v", took)
 	if took > 5*time.Second {
 		t.Errorf("connect_node took %v with dockerd stopped, want well within the 7 s setup time", took)
@@ -1191,6 +1215,20 @@ func (d *privateDaemon) start() {
 			d.t.Fatalf("private dockerd does not answer after 60 s:\n%s", d.logTail())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pause stops dockerd in its tracks (SIGSTOP): it holds its connections
+// open and answers nothing, as a daemon that hangs would.
+func (d *privateDaemon) pause() {
+	d.t.Helper()
+	must(d.t, d.cmd.Process.Signal(syscall.SIGSTOP))
+	d.t.Cleanup(d.resume)
+}
+
+func (d *privateDaemon) resume() {
+	if d.cmd != nil {
+		_ = d.cmd.Process.Signal(syscall.SIGCONT)
 	}
 }
 

@@ -157,13 +157,14 @@ func (d *doctor) run(ctx context.Context) (checks []check, dockerDown bool) {
 	reach := d.docker(ctx, api)
 	checks = append(checks, reach)
 	if reach.Status == statusFail {
-		for _, name := range []string{"api version", "daemon kind", "container addresses", "epmd in containers"} {
+		for _, name := range []string{"api version", "daemon kind", "container addresses", "epmd in containers", "reached via"} {
 			checks = append(checks, check{Name: name, Status: statusSkip, Detail: "docker unreachable"})
 		}
 		return append(checks, d.localChecks(ctx)...), true
 	}
 	checks = append(checks, d.apiVersion(ctx, api), d.kind(ctx, api))
 	checks = append(checks, d.containers(ctx, api, r)...)
+	checks = append(checks, d.reachCheck(ctx, api, r))
 	return append(checks, d.localChecks(ctx)...), false
 }
 

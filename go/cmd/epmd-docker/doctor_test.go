@@ -40,8 +40,8 @@ func doctorJSON(t *testing.T, bin string, env []string) (map[string]check, resul
 			t.Errorf("check %s failed without saying what to do: %+v", c.Name, c)
 		}
 	}
-	if len(ans.Checks) != 7 {
-		t.Errorf("doctor: %d checks, want 7: %+v", len(ans.Checks), ans.Checks)
+	if len(ans.Checks) != 8 {
+		t.Errorf("doctor: %d checks, want 8: %+v", len(ans.Checks), ans.Checks)
 	}
 	if ans.OK == failed || failed != (r.code != 0) {
 		t.Errorf("doctor: ok %v, a check failed %v, exit %d: inconsistent", ans.OK, failed, r.code)
@@ -68,6 +68,11 @@ func TestDoctor(t *testing.T) {
 	wantCheck(t, checks, "api version", statusOK, "negotiated")
 	wantCheck(t, checks, "daemon kind", statusOK, "local daemon")
 	wantCheck(t, checks, "container addresses", statusOK, "reachable")
+	wantCheck(t, checks, "reached via", statusOK, "local daemon")
+
+	// Forced published mode: the container publishes nothing.
+	checks, _ = doctorJSON(t, binary, []string{"EPMD_DOCKER_MODE=published"})
+	wantCheck(t, checks, "reached via", statusWarn, "-p 127.0.0.1::9100")
 	if e := checks["epmd in containers"]; e.Status == statusOK && !strings.Contains(e.Detail, "app@"+c.Hostname) && !strings.Contains(e.Detail, "more") {
 		t.Errorf("epmd in containers: %q does not name app@%s", e.Detail, c.Hostname)
 	}

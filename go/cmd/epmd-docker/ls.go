@@ -60,7 +60,10 @@ type containerEntry struct {
 	// EPMD is what asking the epmd gave: "ok", "none" (nothing listens on
 	// its port), "unreachable" (no answer, or no route), "no-address", or
 	// "error".
-	EPMD      string      `json:"epmd"`
+	EPMD string `json:"epmd"`
+	// Reach is how the Erlang side reaches it: "direct", "published
+	// HOST:PORT", or "unreachable: WHY" (EPMD_DOCKER_MODE).
+	Reach     string      `json:"reach,omitempty"`
 	EPMDError string      `json:"epmd_error,omitempty"`
 	Nodes     []nodeEntry `json:"nodes"`
 }
@@ -112,6 +115,7 @@ func (c *lsCmd) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return unavailable(err)
 	}
+	addWays(ctx, api, r, entries)
 
 	if *asJSON {
 		return cli.JSON(c.std.out, struct {
@@ -168,6 +172,7 @@ func lsTable(entries []containerEntry, color bool) *cli.Table {
 			ports,
 		)
 	}
+	addReachColumn(t, entries)
 	return t
 }
 

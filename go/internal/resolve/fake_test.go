@@ -82,6 +82,9 @@ type fakeAPI struct {
 	// inspectErr if that is set.
 	inspectGate chan struct{}
 	inspectErr  error
+	// Inspects of these containers answer only when their context ends,
+	// as the daemon's do for a container that is stopping.
+	inspectStuck map[string]bool
 
 	lists, inspects atomic.Int64
 
@@ -139,8 +142,12 @@ func (f *fakeAPI) ListRunning(ctx context.Context) ([]docker.Container, error) {
 func (f *fakeAPI) Inspect(ctx context.Context, id string) (docker.Details, error) {
 	f.inspects.Add(1)
 	f.mu.Lock()
-	gate, err := f.inspectGate, f.inspectErr
+	gate, err, stuck := f.inspectGate, f.inspectErr, f.inspectStuck[id]
 	f.mu.Unlock()
+	if stuck {
+		<-ctx.Done()
+		return docker.Details{}, fmt.Errorf("inspect container %s: %w", id, ctx.Err())
+	}
 	if gate != nil {
 		select {
 		case <-gate:

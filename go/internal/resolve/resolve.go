@@ -196,6 +196,15 @@ const (
 	// that a cold start with hundreds of containers does not open
 	// hundreds of connections to the daemon.
 	inspectConcurrency = 8
+	// inspectTimeout bounds one inspect in a round. The daemon answers
+	// the inspect of a container that is starting or stopping only when
+	// that is over; a round does not wait that long for one container.
+	inspectTimeout = time.Second
+	// stuckTTL is how long rounds match a container whose inspect timed
+	// out by the list alone, without trying again (an event about it
+	// ends that sooner): a stop can take ten seconds, and each lookup
+	// meanwhile would wait inspectTimeout.
+	stuckTTL = 5 * time.Second
 )
 
 // Resolver answers host names with container addresses. It is safe for
@@ -208,6 +217,7 @@ type Resolver struct {
 	answers   *expirable.LRU[key, Match] // nil when disabled
 	negatives *expirable.LRU[key, error] // nil when disabled
 	details   *expirable.LRU[string, docker.Details]
+	stuck     *expirable.LRU[string, struct{}] // containers whose inspect timed out
 	ttl       time.Duration // of answers and the container set; 0 when disabled
 
 	mu sync.Mutex
@@ -274,6 +284,7 @@ func New(api API, cfg Config) *Resolver {
 		r.negatives = expirable.NewLRU[key, error](answerCacheSize, nil, nttl)
 	}
 	r.details = expirable.NewLRU[string, docker.Details](detailsCacheSize, nil, detailsTTL)
+	r.stuck = expirable.NewLRU[string, struct{}](detailsCacheSize, nil, stuckTTL)
 	return r
 }
 
@@ -324,6 +335,8 @@ func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Ma
 	}
 	m, err := r.answer(rd.cands, k, host)
 	switch {
+	case rd.partial:
+		// Not cached: a container was matched without its names.
 	case err == nil:
 		r.store(rd.gen, func() {
 			if r.answers != nil {
@@ -417,7 +430,9 @@ func (r *Resolver) invalidateLocked(id string, all bool) {
 	switch {
 	case all:
 		r.details.Purge()
+		r.stuck.Purge()
 	case id != "":
 		r.details.Remove(id)
+		r.stuck.Remove(id)
 	}
 }

@@ -448,6 +448,41 @@ func TestConcurrentMissesShareOneList(t *testing.T) {
 	}
 }
 
+func TestStuckInspectDoesNotHoldUpARound(t *testing.T) {
+	f := newFake(cWeb, cDB)
+	f.inspectStuck = map[string]bool{cDB.id: true}
+	r := New(f, Config{TTL: time.Hour, NegativeTTL: time.Hour})
+	watch(t, r, f)
+	ctx := context.Background()
+	start := time.Now()
+	// db is matched by the list alone: by name and ID prefix (its
+	// default hostname), not by its alias.
+	for _, host := range []string{"custom", "db", "b2c3d4e5f6a7"} {
+		if _, err := r.Resolve(ctx, host, wire.Inet); err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+	}
+	if _, err := r.Resolve(ctx, "svc", wire.Inet); !errors.Is(err, wire.ErrNotFound) {
+		t.Fatalf("svc: got %v, want not found while db's inspect is stuck", err)
+	}
+	if d := time.Since(start); d > 3*inspectTimeout {
+		t.Fatalf("took %v, want about one inspect timeout", d)
+	}
+	// Nothing from a partial round is kept: once db answers, its alias
+	// resolves at once.
+	f.mu.Lock()
+	f.inspectStuck = nil
+	f.mu.Unlock()
+	if a, err := r.Resolve(ctx, "svc", wire.Inet); err != nil || a.String() != "172.18.0.3" {
+		t.Fatalf("svc: got %v, %v", a, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.view == nil {
+		t.Fatal("no container set once every inspect answered")
+	}
+}
+
 func TestLookupHonoursDeadline(t *testing.T) {
 	f := newFake(cWeb)
 	f.listGate = make(chan struct{}) // never answers

@@ -17,6 +17,10 @@ type round struct {
 	done  chan struct{}
 	cands []candidate // set before done is closed
 	err   error
+	// partial says that some container's inspect did not answer in
+	// time: it is matched by what the list says alone (no hostname, no
+	// aliases), and nothing the round found is cached.
+	partial bool
 }
 
 // fetch returns the running containers as of now, joining the round in
@@ -53,16 +57,18 @@ func (r *Resolver) run(ctx context.Context, rd *round) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	r.rounds.Add(1)
-	base, err := r.collect(ctx)
+	base, partial, err := r.collect(ctx)
 	r.mu.Lock()
 	if r.flight == rd {
 		r.flight = nil
 	}
-	rd.err = err
+	rd.err, rd.partial = err, partial
 	if err == nil {
 		v := newView(base, time.Now().Add(r.ttl))
 		rd.cands = v.cands
-		r.installLocked(rd, v)
+		if !partial {
+			r.installLocked(rd, v)
+		}
 	}
 	r.mu.Unlock()
 	close(rd.done)
@@ -70,17 +76,22 @@ func (r *Resolver) run(ctx context.Context, rd *round) {
 
 // collect lists the running containers and completes each with its
 // inspect results, from the cache when they still fit. The candidates it
-// returns have their own networks only (see joined).
-func (r *Resolver) collect(ctx context.Context) ([]candidate, error) {
+// returns have their own networks only (see joined). An inspect that takes
+// longer than inspectTimeout is given up, and the round is partial (see
+// round).
+func (r *Resolver) collect(ctx context.Context) (cands []candidate, partial bool, err error) {
 	list, err := r.api.ListRunning(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	details := make([]docker.Details, len(list))
 	var missing []int
 	for i, c := range list {
 		if d, ok := r.details.Get(c.ID); ok && current(d, c) {
 			details[i] = d
+		} else if r.stuck.Contains(c.ID) {
+			details[i] = listOnly(c)
+			partial = true
 		} else {
 			missing = append(missing, i)
 		}
@@ -91,13 +102,27 @@ func (r *Resolver) collect(ctx context.Context) ([]candidate, error) {
 			wg   sync.WaitGroup
 			sem  = make(chan struct{}, inspectConcurrency)
 			errs = make([]error, len(list))
+			slow = make([]bool, len(list))
 		)
 		for _, i := range missing {
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				d, err := r.api.Inspect(ctx, list[i].ID)
+				ictx, cancel := context.WithTimeout(ctx, inspectTimeout)
+				d, err := r.api.Inspect(ictx, list[i].ID)
+				cancel()
+				if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					// The daemon holds up the inspect of a
+					// container that is stopping or starting
+					// (for as long as a stop takes): match it
+					// by what the list says, rather than make
+					// every lookup wait.
+					details[i] = listOnly(list[i])
+					slow[i] = true
+					r.stuck.Add(list[i].ID, struct{}{})
+					return
+				}
 				if err != nil {
 					errs[i] = err
 					return
@@ -116,13 +141,17 @@ func (r *Resolver) collect(ctx context.Context) ([]candidate, error) {
 			// A container removed between list and inspect is
 			// simply gone; anything else fails the round.
 			if errs[i] != nil && !errors.Is(errs[i], wire.ErrNotFound) {
-				return nil, errs[i]
+				return nil, false, errs[i]
+			}
+			if slow[i] {
+				partial = true
+				r.log.Debug("inspect did not answer in time; matching by the list alone", "container", list[i].ID, "timeout", inspectTimeout)
 			}
 		}
 		r.log.Debug("inspected containers", "count", len(missing), "running", len(list))
 	}
 
-	cands := make([]candidate, 0, len(list))
+	cands = make([]candidate, 0, len(list))
 	for i, c := range list {
 		if c.State != "" && c.State != "running" {
 			continue
@@ -132,7 +161,14 @@ func (r *Resolver) collect(ctx context.Context) ([]candidate, error) {
 		}
 		cands = append(cands, newCandidate(c, details[i]))
 	}
-	return cands, nil
+	return cands, partial, nil
+}
+
+// listOnly stands in for the inspect results of list entry c: running, no
+// hostname, no aliases. Its default hostname (the short ID) still matches,
+// as an ID prefix.
+func listOnly(c docker.Container) docker.Details {
+	return docker.Details{ID: c.ID, Name: c.Name, Running: true, Labels: c.Labels, NetworkMode: c.NetworkMode}
 }
 
 // current reports whether inspect results d still describe list entry c:

@@ -7,7 +7,11 @@
 //
 // Both directions use Erlang's {packet,4} framing: a 4-byte big-endian length,
 // then that many bytes of body. A body longer than MaxFrame (64 KiB) is never
-// read into memory: the helper discards it and logs one line.
+// read into memory: the helper discards it and logs one line. The port owner
+// undoes the framing itself rather than leaving it to the port driver, which
+// would allocate whatever a length prefix declares: it takes a reply longer
+// than 16 MiB for a helper that wrote something other than a frame (a stray
+// line on stdout), and kills and restarts it.
 //
 // # Grammar
 //

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/cli"
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/reach"
+	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
+)
+
+// newDecider returns the decider of how containers are reached, from
+// EPMD_DOCKER_MODE and the daemon api talks to.
+func newDecider(api *docker.Client) (*reach.Decider, error) {
+	mode, err := reach.ModeFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return &reach.Decider{Mode: mode, DockerHost: api.Host(), API: api}, nil
+}
+
+// ways says, for each running container by full ID, how it is reached (IPv4);
+// nil when that cannot be told (the reason is returned too).
+func ways(ctx context.Context, api *docker.Client, r *resolve.Resolver) (reach.Decision, map[string]reach.Way, error) {
+	d, err := newDecider(api)
+	if err != nil {
+		return reach.Decision{}, nil, err
+	}
+	dec, err := d.Decide(ctx)
+	if err != nil {
+		return reach.Decision{}, nil, err
+	}
+	pub, err := r.PublishedAll(ctx)
+	if err != nil {
+		return dec, nil, err
+	}
+	out := make(map[string]reach.Way, len(pub))
+	for id, p := range pub {
+		out[id] = dec.WayOf(p, wire.Inet)
+	}
+	return dec, out, nil
+}
+
+// reachOf says how the match m is reached, for resolve: the mode and why,
+// and the host side to dial in published mode ("" when direct or when it
+// cannot be reached, the reason then being in the first string).
+func reachOf(ctx context.Context, api *docker.Client, m resolve.Match, fam wire.Family) (how, dial string) {
+	d, err := newDecider(api)
+	if err != nil {
+		return "unknown: " + err.Error(), ""
+	}
+	dec, err := d.Decide(ctx)
+	if err != nil {
+		return "unknown: " + err.Error(), ""
+	}
+	w := dec.WayOf(m.Published, fam)
+	if w.Mode == reach.Published && w.Err == nil {
+		return string(w.Mode) + " (" + dec.Why + ")", w.Dial.String()
+	}
+	return w.String() + " (" + dec.Why + ")", ""
+}
+
+// addWays fills in how each entry is reached (containerEntry.Reach).
+// Failures leave them empty: ls still lists.
+func addWays(ctx context.Context, api *docker.Client, r *resolve.Resolver, entries []containerEntry) {
+	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	_, ws, err := ways(dctx, api, r)
+	if err != nil {
+		return
+	}
+	for i := range entries {
+		if w, ok := ws[entries[i].ID]; ok {
+			entries[i].Reach = w.String()
+		}
+	}
+}
+
+// reachCheck is doctor's "reached via": the mode and why, and in published
+// mode which containers publish a distribution port and which do not.
+func (d *doctor) reachCheck(ctx context.Context, api *docker.Client, r *resolve.Resolver) check {
+	ch := check{Name: "reached via", Status: statusOK}
+	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	defer cancel()
+	dec, ws, err := ways(dctx, api, r)
+	if err != nil {
+		ch.Status, ch.Detail = statusWarn, "cannot tell: "+err.Error()
+		return ch
+	}
+	if dec.Mode != reach.Published {
+		ch.Detail = "container addresses and the epmd in each container (" + dec.Why + "; EPMD_DOCKER_MODE=published to use published ports)"
+		return ch
+	}
+	names, err := r.List(dctx)
+	if err != nil {
+		ch.Status, ch.Detail = statusWarn, "cannot tell: "+err.Error()
+		return ch
+	}
+	var ok, bad []string
+	for _, c := range names {
+		w := ws[c.ID]
+		label := fmt.Sprintf("%s (%s)", c.Name, shortID(c.ID))
+		if w.Err != nil {
+			bad = append(bad, label)
+		} else {
+			ok = append(ok, label+" at "+w.Dial.String())
+		}
+	}
+	ch.Detail = fmt.Sprintf("published ports (%s): %d of %d containers publish a distribution port", dec.Why, len(ok), len(ok)+len(bad))
+	if len(ok) > 0 {
+		ch.Detail += ": " + listSome(ok, 3)
+	}
+	if len(bad) > 0 {
+		ch.Status = statusWarn
+		ch.Detail += "; none in " + listSome(bad, 3)
+		ch.Fix = "run the node with -kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100, publish it with -p 127.0.0.1::9100, and label it --label " + resolve.DistPortLabel + "=9100 if it publishes other ports"
+	}
+	return ch
+}
+
+// addReachColumn adds a REACHED column to ls's table when some container
+// is reached other than directly, so that the usual table stays as it is.
+func addReachColumn(t *cli.Table, entries []containerEntry) {
+	if !slices.ContainsFunc(entries, func(e containerEntry) bool { return e.Reach != "" && e.Reach != "direct" }) {
+		return
+	}
+	t.Header = append(t.Header, "REACHED")
+	for i := range t.Rows {
+		cell := cli.Cell{Text: entries[i].Reach}
+		if strings.HasPrefix(cell.Text, "unreachable") {
+			cell.Color = cli.Yellow
+		}
+		t.Rows[i] = append(t.Rows[i], cell)
+	}
+}
