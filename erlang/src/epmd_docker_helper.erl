@@ -66,8 +66,9 @@
 -define(RETRY_ON_DEMAND, 1000).
 %% A helper that exits this soon after it was started, before it sent
 %% anything, with the status erl_child_setup gives a failed exec (the
-%% errno), could not be run at all: it is treated like a missing one.
--define(EXEC_FAILED_WITHIN, 1000).
+%% errno), or that closed its stdin, could not be run at all: it is treated
+%% like a missing one.
+-define(EXEC_FAILED_WITHIN, 5000).
 %% The longest reply accepted. Replies are framed {packet,4}, but the
 %% framing is undone here rather than by the port driver: the driver
 %% allocates whatever a length prefix declares (up to 4 GiB) and then waits
@@ -423,8 +424,9 @@ unavailable(Failures, #state{told = Told} = State) ->
                  State#state{status = unavailable, port = undefined,
                              os_pid = undefined, path = undefined,
                              buffer = <<>>,
-                             untold = [F || F <- Failures,
-                                            not lists:member(F, Told)]}).
+                             untold = [F || {Path, _} = F <- Failures,
+                                            not lists:keymember(Path, 1,
+                                                                Told)]}).
 
 %% A missing helper is logged once, at the first request it fails, not when
 %% the port is first opened: during boot the log line would be printed twice
@@ -469,17 +471,21 @@ port_down(Why, #state{pending = Pending} = State) ->
 
 %% erl_child_setup reports an exec that failed as an exit with the errno
 %% for status: a directory or a file without a #! line is opened as a port
-%% that exits at once. Restarting it would only repeat the warning.
-exec_failed({exit_status, Status}, #state{answered = false} = State) ->
-    Errno = case Status of
-                2 -> enoent;
-                8 -> enoexec;
-                13 -> eacces;
-                _ -> undefined
-            end,
-    case Errno =/= undefined andalso
+%% that exits at once. Restarting it would only repeat the warning. When a
+%% request was written to it in the meantime, the port fails with epipe
+%% instead, and the status is lost.
+exec_failed(Why, #state{answered = false} = State) ->
+    Reason = case Why of
+                 %% Not 2 (enoent): the helper's own status for a usage
+                 %% error.
+                 {exit_status, 8} -> enoexec;
+                 {exit_status, 13} -> eacces;
+                 epipe -> stopped_at_start;
+                 _ -> undefined
+             end,
+    case Reason =/= undefined andalso
         now_ms() - State#state.up_since < ?EXEC_FAILED_WITHIN of
-        true -> {true, Errno};
+        true -> {true, Reason};
         false -> false
     end;
 exec_failed(_Why, _State) ->
@@ -552,12 +558,17 @@ log_unavailable([{none, no_helper}]) ->
                  "`make priv/epmd-docker` or set EPMD_DOCKER_HELPER");
 log_unavailable(Failures) ->
     Tried = lists:join("; ", [io_lib:format("~ts: ~ts",
-                                            [Path, file:format_error(Reason)])
+                                            [Path, failure_text(Reason)])
                               || {Path, Reason} <- Failures]),
     ?LOG_WARNING("epmd_docker: cannot run the helper (~ts); container host "
                  "names will not resolve, ordinary host names still do. "
                  "Build it with `make priv/epmd-docker` or set "
                  "EPMD_DOCKER_HELPER", [Tried]).
+
+failure_text(stopped_at_start) ->
+    "it stopped at once, before answering";
+failure_text(Reason) ->
+    file:format_error(Reason).
 
 describe_exit({exit_status, Status}) ->
     io_lib:format("exit status ~b", [Status]);

@@ -31,6 +31,7 @@ type results struct {
 	// 5: connecting to many nodes.
 	cluster []clusterRun
 	// 6: the helper.
+	firstFailed     int
 	rest, load      usage
 	loadSeconds     float64
 	loadOK, loadBad int
@@ -376,15 +377,21 @@ func startups(ctx context.Context, s *settings, host string, n int, res *results
 			return errors.New("first lookup in a new node: no answer: " + shorten(out, 500))
 		}
 		if _, err := fmt.Sscanf(out[at:], "@@FIRST %d", &inNode); err != nil {
-			return errors.New("first lookup in a new node failed: " + shorten(out[at:], 500))
+			// Counted and reported, not fatal: a failure is a
+			// result too.
+			fmt.Fprintf(os.Stderr, "bench: first lookup in a new node failed: %s\n", shorten(out, 500))
+			res.firstFailed++
+			inNode = -1
 		}
 		if i < 0 {
 			continue
 		}
 		res.startPlain = res.startPlain.add([]time.Duration{plain})
 		res.startDocker = res.startDocker.add([]time.Duration{withED})
-		res.startFirst = res.startFirst.add([]time.Duration{first})
-		res.first = res.first.add([]time.Duration{time.Duration(inNode)})
+		if inNode >= 0 {
+			res.startFirst = res.startFirst.add([]time.Duration{first})
+			res.first = res.first.add([]time.Duration{time.Duration(inNode)})
+		}
 	}
 	return nil
 }

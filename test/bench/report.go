@@ -149,6 +149,9 @@ func report(r *results) string {
 		r.restDuration(), n, mb(r.rest.rss), mb(r.rest.hwm), r.rest.cpu)
 	fmt.Fprintf(&b, "| 6b | Helper under load: 4 processes looking up all %d hostnames for %.0f s | %d | RSS %s | peak %s | CPU %.0f %% of a core; %.0f lookups/s |\n",
 		n, r.loadSeconds, r.loadOK+r.loadBad, mb(r.load.rss), mb(r.load.hwm), r.load.cpu, float64(r.loadOK)/r.loadSeconds)
+	if r.firstFailed > 0 {
+		fmt.Fprintf(&b, "\n%d first lookups in a new node (2c, 4c) failed and are not in the table.\n", r.firstFailed)
+	}
 	if r.loadBad > 0 {
 		fmt.Fprintf(&b, "\n%d of the lookups under load failed.\n", r.loadBad)
 	}

@@ -581,7 +581,9 @@ func writeFake(t *testing.T, dir, mode string) string {
 	escript := filepath.Join(dir, "fake.escript")
 	must(t, os.WriteFile(escript, []byte(fakeEscript), 0o755))
 	body := map[string]string{
-		"garbage":   "exec escript " + escript + " garbage\n",
+		// No crash dump in the working directory should it write to a
+		// node that is gone.
+		"garbage":   "ERL_CRASH_DUMP_SECONDS=0 exec escript " + escript + " garbage\n",
 		"silent":    "exec cat >/dev/null\n",
 		"outofstep": "printf '\\377\\377\\377\\377'\nexec cat >/dev/null\n",
 		"stuck":     "exec sleep 3600\n",
@@ -598,7 +600,7 @@ func writeFake(t *testing.T, dir, mode string) string {
 func TestFaultHostileHelper(t *testing.T) {
 	dir := t.TempDir()
 	t.Run("garbage", func(t *testing.T) {
-		a := startAdmin(t, []string{"EPMD_DOCKER_HELPER=" + writeFake(t, dir, "garbage"), "EPMD_DOCKER_TIMEOUT=1000"})
+		a := startAdmin(t, []string{"EPMD_DOCKER_HELPER=" + writeFake(t, dir, "garbage"), "EPMD_DOCKER_TIMEOUT=3000"})
 		owner := a.Eval("whereis(epmd_docker_helper)", 5*time.Second)
 		// An escript takes a while to start on a busy machine.
 		waitOutput(t, a, "FAKE-READY", 30*time.Second)
@@ -621,7 +623,7 @@ func TestFaultHostileHelper(t *testing.T) {
 			}
 			// The request timeout, the call margin, and the ordinary
 			// lookup that follows.
-			if r.Ms > 5000 {
+			if r.Ms > 7000 {
 				t.Errorf("lookup of %s took %d ms, want at most the request timeout and an ordinary lookup", hosts[i], r.Ms)
 			}
 		}
@@ -705,7 +707,7 @@ func TestFaultHostileHelper(t *testing.T) {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		})
-		deadline := time.Now().Add(7 * time.Second)
+		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) && processRuns(pid) {
 			a.Eval(`epmd_docker:resolve("some-container")`, 10*time.Second)
 		}
@@ -1079,11 +1081,11 @@ func TestFaultDaemonRestart(t *testing.T) {
 	if n := d.countLog(since, listCall) - before; n > 2 {
 		t.Errorf("20 lookups of a known container listed containers %d times: not caching, so no live event stream", n)
 	}
-	// And an event still invalidates: B stopped is B gone.
+	// And an event still invalidates: B stopped is B gone, as soon as the
+	// event has reached the helper.
 	d.docker("stop", "-t", "1", idB)
-	if got := a.Eval(fmt.Sprintf(`epmd_docker:resolve("%s")`, hostB), 10*time.Second); got != "{error,not_found}" {
-		t.Errorf("resolve(%s) after it stopped = %s, want {error,not_found}", hostB, got)
-	}
+	waitEval(t, a, fmt.Sprintf(`epmd_docker:resolve("%s")`, hostB), 5*time.Second,
+		func(s string) bool { return s == "{error,not_found}" })
 }
 
 var (

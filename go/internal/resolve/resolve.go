@@ -87,7 +87,12 @@
 // checked against the endpoint IDs in each new list, so only containers not
 // seen before are inspected, concurrently. Concurrent misses share one
 // round. Without an event stream, or with the TTL disabled, every lookup
-// runs one.
+// runs one. The daemon answers the inspect of a container that is starting
+// or stopping only when that is over, which for a stop can take seconds: an
+// inspect that has not answered within a second is given up, and that
+// container is matched by what the list says alone (name, ID, compose
+// service, addresses; no custom hostname, no aliases) until an event about
+// it, or for a few seconds. Nothing such a round finds is cached.
 package resolve
 
 import (
@@ -200,6 +205,9 @@ const (
 	// the inspect of a container that is starting or stopping only when
 	// that is over; a round does not wait that long for one container.
 	inspectTimeout = time.Second
+	// minSweptTTL is the shortest TTL given to an expirable LRU, whose
+	// sweeper wakes up every TTL/100.
+	minSweptTTL = 30 * time.Second
 	// stuckTTL is how long rounds match a container whose inspect timed
 	// out by the list alone, without trying again (an event about it
 	// ends that sooner): a stop can take ten seconds, and each lookup
@@ -215,9 +223,9 @@ type Resolver struct {
 	log     *slog.Logger
 
 	answers   *expirable.LRU[key, Match] // nil when disabled
-	negatives *expirable.LRU[key, error] // nil when disabled
+	negatives *expirable.LRU[key, negative] // nil when disabled
+	nttl      time.Duration
 	details   *expirable.LRU[string, docker.Details]
-	stuck     *expirable.LRU[string, struct{}] // containers whose inspect timed out
 	ttl       time.Duration // of answers and the container set; 0 when disabled
 
 	mu sync.Mutex
@@ -237,6 +245,11 @@ type Resolver struct {
 	// touches records the last events, so that a round that ran while
 	// some came in can still become the container set.
 	touches []touch
+	// stuck holds the containers whose inspect timed out, until when
+	// rounds match them by the list alone. A map, not an expirable LRU:
+	// that would wake up every stuckTTL/100 to sweep, for a set that is
+	// nearly always empty.
+	stuck map[string]time.Time
 
 	rounds  atomic.Int64 // rounds run, for tests and diagnostics
 	handled atomic.Int64 // events handled, likewise
@@ -246,6 +259,12 @@ type Resolver struct {
 type key struct {
 	host string
 	fam  wire.Family
+}
+
+// negative is a cached "not found", "no address" or "ambiguous".
+type negative struct {
+	err   error
+	until time.Time
 }
 
 // Match is a resolved name, with the details a person needs to see why.
@@ -265,7 +284,7 @@ type Match struct {
 // New returns a Resolver that reads from api.
 func New(api API, cfg Config) *Resolver {
 	r := &Resolver{api: api, network: cfg.Network, log: cfg.Logger,
-		pending: map[string]*pend{}, patchSlots: make(chan struct{}, patchConcurrency)}
+		pending: map[string]*pend{}, stuck: map[string]time.Time{}, patchSlots: make(chan struct{}, patchConcurrency)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -281,10 +300,15 @@ func New(api API, cfg Config) *Resolver {
 		r.ttl = ttl
 	}
 	if nttl > 0 {
-		r.negatives = expirable.NewLRU[key, error](answerCacheSize, nil, nttl)
+		// The LRU sweeps expired entries every TTL/100: every 20 ms
+		// for the default, which alone costs an idle helper a
+		// percent of a core. Entries carry their own expiry instead,
+		// and the LRU keeps them a little longer.
+		r.negatives = expirable.NewLRU[key, negative](answerCacheSize, nil, max(nttl, minSweptTTL))
+		r.nttl = nttl
 	}
 	r.details = expirable.NewLRU[string, docker.Details](detailsCacheSize, nil, detailsTTL)
-	r.stuck = expirable.NewLRU[string, struct{}](detailsCacheSize, nil, stuckTTL)
+
 	return r
 }
 
@@ -304,29 +328,12 @@ func (r *Resolver) Resolve(ctx context.Context, host string, fam wire.Family) (n
 
 // Lookup is Resolve with the details of the match.
 func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Match, error) {
-	k := key{normalize(host), fam}
-	if k.host == "" {
-		return Match{}, fmt.Errorf("resolve %q: %w", host, wire.ErrBadHost)
+	k, err := newKey(host, fam)
+	if err != nil {
+		return Match{}, err
 	}
-	if fam != wire.Inet && fam != wire.Inet6 {
-		return Match{}, fmt.Errorf("resolve %q: family %v: %w", host, fam, wire.ErrBadRequest)
-	}
-	// The caches are empty whenever they must not be used (no event
-	// stream), so a hit needs no further check.
-	if r.answers != nil {
-		if m, ok := r.answers.Get(k); ok {
-			m.Forms = slices.Clone(m.Forms)
-			return m, nil
-		}
-	}
-	if r.negatives != nil {
-		if err, ok := r.negatives.Get(k); ok {
-			return Match{}, err
-		}
-	}
-
-	if m, ok := r.fromView(k, host); ok {
-		return m, nil
+	if m, ok, err := r.peek(k, host); ok {
+		return m, err
 	}
 
 	rd, err := r.fetch(ctx)
@@ -345,10 +352,57 @@ func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Ma
 		})
 		m.Forms = slices.Clone(m.Forms)
 	case r.negatives != nil:
-		r.store(rd.gen, func() { r.negatives.Add(k, err) })
+		r.store(rd.gen, func() { r.negatives.Add(k, negative{err, time.Now().Add(r.nttl)}) })
 	}
 	r.log.Debug("resolve", "host", host, "family", fam, "addr", m.Addr, "err", err)
 	return m, err
+}
+
+// Peek answers like Resolve from what the resolver holds in memory (the
+// answer caches, then the container set), without asking Docker and so
+// without waiting; answered is false when only a round can tell, and the
+// caller should then call Resolve. It lets a caller that serves many
+// requests answer the common case where the request arrives, and give
+// only the rest a goroutine of their own.
+func (r *Resolver) Peek(host string, fam wire.Family) (addr netip.Addr, answered bool, err error) {
+	k, err := newKey(host, fam)
+	if err != nil {
+		return netip.Addr{}, true, err
+	}
+	m, ok, err := r.peek(k, host)
+	return m.Addr, ok, err
+}
+
+func newKey(host string, fam wire.Family) (key, error) {
+	k := key{normalize(host), fam}
+	if k.host == "" {
+		return key{}, fmt.Errorf("resolve %q: %w", host, wire.ErrBadHost)
+	}
+	if fam != wire.Inet && fam != wire.Inet6 {
+		return key{}, fmt.Errorf("resolve %q: family %v: %w", host, fam, wire.ErrBadRequest)
+	}
+	return k, nil
+}
+
+// peek answers k from memory, if it can.
+func (r *Resolver) peek(k key, given string) (Match, bool, error) {
+	// The caches are empty whenever they must not be used (no event
+	// stream), so a hit needs no further check.
+	if r.answers != nil {
+		if m, ok := r.answers.Get(k); ok {
+			m.Forms = slices.Clone(m.Forms)
+			return m, true, nil
+		}
+	}
+	if r.negatives != nil {
+		if n, ok := r.negatives.Get(k); ok && time.Now().Before(n.until) {
+			return Match{}, true, n.err
+		}
+	}
+	if m, ok := r.fromView(k, given); ok {
+		return m, true, nil
+	}
+	return Match{}, false, nil
 }
 
 // answer resolves k against a list of candidates.
@@ -430,9 +484,9 @@ func (r *Resolver) invalidateLocked(id string, all bool) {
 	switch {
 	case all:
 		r.details.Purge()
-		r.stuck.Purge()
+		clear(r.stuck)
 	case id != "":
 		r.details.Remove(id)
-		r.stuck.Remove(id)
+		delete(r.stuck, id)
 	}
 }

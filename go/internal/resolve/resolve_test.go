@@ -468,11 +468,13 @@ func TestStuckInspectDoesNotHoldUpARound(t *testing.T) {
 	if d := time.Since(start); d > 3*inspectTimeout {
 		t.Fatalf("took %v, want about one inspect timeout", d)
 	}
-	// Nothing from a partial round is kept: once db answers, its alias
-	// resolves at once.
+	// Nothing from a partial round is kept: once db is through (an
+	// event says so), its alias resolves at once.
 	f.mu.Lock()
 	f.inspectStuck = nil
 	f.mu.Unlock()
+	f.emit(t, docker.Event{Type: "container", Action: "start", ContainerID: cDB.id})
+	handled(t, r, 1)
 	if a, err := r.Resolve(ctx, "svc", wire.Inet); err != nil || a.String() != "172.18.0.3" {
 		t.Fatalf("svc: got %v, %v", a, err)
 	}

@@ -86,10 +86,11 @@ func (r *Resolver) collect(ctx context.Context) (cands []candidate, partial bool
 	}
 	details := make([]docker.Details, len(list))
 	var missing []int
+	stuck := r.stuckNow()
 	for i, c := range list {
 		if d, ok := r.details.Get(c.ID); ok && current(d, c) {
 			details[i] = d
-		} else if r.stuck.Contains(c.ID) {
+		} else if stuck[c.ID] {
 			details[i] = listOnly(c)
 			partial = true
 		} else {
@@ -120,7 +121,7 @@ func (r *Resolver) collect(ctx context.Context) (cands []candidate, partial bool
 					// every lookup wait.
 					details[i] = listOnly(list[i])
 					slow[i] = true
-					r.stuck.Add(list[i].ID, struct{}{})
+					r.markStuck(list[i].ID)
 					return
 				}
 				if err != nil {
@@ -183,4 +184,29 @@ func current(d docker.Details, c docker.Container) bool {
 		}
 	}
 	return true
+}
+
+// stuckNow returns the containers that rounds match by the list alone for
+// now, forgetting those whose time is up.
+func (r *Resolver) stuckNow() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	out := map[string]bool{}
+	for id, until := range r.stuck {
+		if now.Before(until) {
+			out[id] = true
+		} else {
+			delete(r.stuck, id)
+		}
+	}
+	return out
+}
+
+// markStuck makes rounds match container id by the list alone for
+// stuckTTL, or until an event about it.
+func (r *Resolver) markStuck(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stuck[id] = time.Now().Add(stuckTTL)
 }

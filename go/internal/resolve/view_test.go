@@ -361,3 +361,33 @@ func patchesDone(t *testing.T, r *Resolver, n int64) {
 	t.Helper()
 	eventually(t, func() bool { return r.patched.Load() >= n })
 }
+
+func TestPeek(t *testing.T) {
+	f := newFake(cWeb, cDB)
+	r := New(f, Config{TTL: time.Hour, NegativeTTL: time.Hour})
+	peek := func(host string, wantOK bool, want string, wantErr error) {
+		t.Helper()
+		a, ok, err := r.Peek(host, wire.Inet)
+		if ok != wantOK || (want != "" && a.String() != want) || !errors.Is(err, wantErr) {
+			t.Fatalf("Peek(%s): got %v, %v, %v; want %v, %q, %v", host, a, ok, err, wantOK, want, wantErr)
+		}
+	}
+	// No stream: nothing in memory may be trusted, except that a bad
+	// name is bad.
+	peek("web", false, "", nil)
+	peek("", true, "", wire.ErrBadHost)
+
+	watch(t, r, f)
+	settle(t, r)
+	lists := f.lists.Load()
+	peek("web", true, "172.17.0.2", nil)    // from the set
+	peek("custom", true, "172.17.0.2", nil) // likewise
+	peek("nosuch", false, "", nil)          // only a round can say
+	if _, err := r.Resolve(context.Background(), "nosuch", wire.Inet); !errors.Is(err, wire.ErrNotFound) {
+		t.Fatal(err)
+	}
+	peek("nosuch", true, "", wire.ErrNotFound) // now cached
+	if n := f.lists.Load() - lists; n != 1 {
+		t.Fatalf("got %d lists, want only Resolve's", n)
+	}
+}
