@@ -83,9 +83,13 @@ register_node(_Name, _Port, _Driver) ->
       Host :: atom() | string() | inet:ip_address(),
       Port :: non_neg_integer().
 listen_port_please(Name, Host) ->
-    case catch erl_epmd:listen_port_please(Name, Host) of
+    %% try, not catch: `catch Expr` is deprecated from OTP 29, and
+    %% warnings are errors here.
+    try erl_epmd:listen_port_please(Name, Host) of
         {ok, Port} when is_integer(Port), Port > 0 -> {ok, Port};
         _ -> {ok, dist_port()}
+    catch
+        _:_ -> {ok, dist_port()}
     end.
 
 %% A container's address, else an ordinary host's, else {error, Reason} and
@@ -130,7 +134,7 @@ port_please(Name, Host) ->
       Version :: non_neg_integer().
 port_please(Name, Host, Timeout) ->
     try address(Host) of
-        {ok, Ip} -> erl_epmd:port_please(Name, Ip, Timeout);
+        {ok, Ip} -> epmd_port_please(Name, Ip, Timeout);
         {ok, _Ip, Port, Version} -> {port, Port, Version};
         {error, _} -> noport
     catch
@@ -318,10 +322,12 @@ family_text(inet) -> "IPv4";
 family_text(inet6) -> "IPv6".
 
 creation() ->
-    case catch list_to_integer(erlang:system_info(otp_release)) of
-        Release when is_integer(Release), Release >= 23 -> -1;
+    try list_to_integer(erlang:system_info(otp_release)) of
+        Release when Release >= 23 -> -1;
         %% Before OTP 23 net_kernel takes the creation as given: 1..3.
         _ -> rand:uniform(3)
+    catch
+        error:badarg -> rand:uniform(3)
     end.
 
 dist_port() ->
@@ -329,9 +335,11 @@ dist_port() ->
         false ->
             0;
         Text ->
-            case catch list_to_integer(string:trim(Text)) of
-                Port when is_integer(Port), Port > 0, Port < 65536 -> Port;
+            try list_to_integer(string:trim(Text)) of
+                Port when Port > 0, Port < 65536 -> Port;
                 _ -> 0
+            catch
+                error:badarg -> 0
             end
     end.
 
@@ -353,6 +361,67 @@ container_nodes(Hostname, Ip, Timeout) ->
 %% erl_epmd:names/1 connects without a timeout and waits for the reply
 %% without one, so it runs in a process of its own that is killed when the
 %% time is up.
+%% With -erl_epmd_port (which ERL_DIST_PORT sets, as relx's start script
+%% does for its control commands) erl_epmd answers that port for every node
+%% without asking anyone, which would send this node to the wrong port of
+%% every container. So then the epmd at the address is asked first, and the
+%% fixed port is the answer only where no epmd knows the node.
+epmd_port_please(Name, Ip, Timeout) ->
+    case init:get_argument(erl_epmd_port) of
+        error ->
+            erl_epmd:port_please(Name, Ip, Timeout);
+        {ok, _} ->
+            case ask_epmd(Name, Ip, Timeout) of
+                {port, _, _} = Found -> Found;
+                _ -> erl_epmd:port_please(Name, Ip, Timeout)
+            end
+    end.
+
+%% PORT_PLEASE2_REQ of the ERTS distribution protocol: <<Len:16, $z, Name>>,
+%% answered by <<$w, 0, Port:16, Type, Proto, Highest:16, Lowest:16, ...>>,
+%% or <<$w, Error>> for a name epmd does not know.
+ask_epmd(Name, Ip, Timeout) ->
+    NameBin = unicode:characters_to_binary(name_string(Name)),
+    Options = [binary, {packet, 0}, {active, false}],
+    case gen_tcp:connect(Ip, epmd_port(), Options, Timeout) of
+        {ok, Socket} ->
+            try
+                ok = gen_tcp:send(Socket, [<<(byte_size(NameBin) + 1):16, $z>>,
+                                           NameBin]),
+                case gen_tcp:recv(Socket, 2, Timeout) of
+                    {ok, <<$w, 0>>} ->
+                        {ok, <<Port:16, _Type, _Proto, Highest:16, Lowest:16>>} =
+                            gen_tcp:recv(Socket, 8, Timeout),
+                        %% As erl_epmd picks it: the highest both ends speak.
+                        {port, Port, max(Lowest, min(Highest, 6))};
+                    {ok, <<$w, _Error>>} ->
+                        noport
+                end
+            catch
+                _:_ -> closed
+            after
+                gen_tcp:close(Socket)
+            end;
+        {error, _} ->
+            noport
+    end.
+
+name_string(Name) when is_atom(Name) -> atom_to_list(Name);
+name_string(Name) -> Name.
+
+epmd_port() ->
+    case os:getenv("ERL_EPMD_PORT") of
+        false ->
+            4369;
+        Text ->
+            try list_to_integer(string:trim(Text)) of
+                Port when Port > 0, Port < 65536 -> Port;
+                _ -> 4369
+            catch
+                error:badarg -> 4369
+            end
+    end.
+
 epmd_names(Ip, Timeout) ->
     [Result] = pmap(fun erl_epmd:names/1, [Ip], Timeout, {error, address}),
     Result.

@@ -294,8 +294,7 @@ send(Command, Timeout, From, State) ->
     %% {packet,4} by hand: see handle_data/2. nosuspend: a helper that
     %% stopped reading its stdin must not block the owner, or every caller
     %% would wait on it.
-    case catch erlang:port_command(Port, [<<(byte_size(Frame)):32>>, Frame],
-                                   [nosuspend]) of
+    case write_port(Port, [<<(byte_size(Frame)):32>>, Frame]) of
         true ->
             Timer = erlang:start_timer(Timeout, self(), {request_timeout, Tag}),
             {noreply,
@@ -375,9 +374,21 @@ abandon(#state{port = Port, os_pid = OsPid} = State) ->
     State#state{port = undefined, os_pid = undefined}.
 
 os_pid(Port) ->
-    case catch erlang:port_info(Port, os_pid) of
+    try erlang:port_info(Port, os_pid) of
         {os_pid, OsPid} when is_integer(OsPid) -> OsPid;
         _ -> undefined
+    catch
+        error:_ -> undefined
+    end.
+
+%% erlang:port_command/3 raises badarg for a port that just closed; the
+%% caller treats that like any other failed write. (try, not catch: `catch
+%% Expr` is deprecated from OTP 29, and warnings are errors here.)
+write_port(Port, Data) ->
+    try
+        erlang:port_command(Port, Data, [nosuspend])
+    catch
+        error:Reason -> {'EXIT', Reason}
     end.
 
 %% kill(1), run without a shell; its exit status and any output arrive as

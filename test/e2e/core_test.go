@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -265,4 +267,30 @@ func shellJoin(args []string) string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
+}
+
+// A host node with a fixed distribution port (-erl_epmd_port, which relx's
+// start script sets from ERL_DIST_PORT) still reaches container nodes:
+// erl_epmd would answer that port for every node, epmd_docker asks the
+// container's epmd first.
+func TestFixedDistPortHostNode(t *testing.T) {
+	c := startNode(t, nodeSpec{})
+	a := startAdmin(t, nil, "-erl_epmd_port", freePort(t))
+	if got := a.Connect(c.Node); got != "true" {
+		t.Fatalf("connect_node(%s) with -erl_epmd_port = %s\n%s", c.Node, got, a.Output())
+	}
+	if got := a.RPCNode(c.Node); got != atom(c.Node) {
+		t.Errorf("rpc to %s: %s", c.Node, got)
+	}
+}
+
+// freePort is a TCP port that nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }

@@ -222,7 +222,7 @@ type Resolver struct {
 	network string
 	log     *slog.Logger
 
-	answers   *expirable.LRU[key, Match] // nil when disabled
+	answers   *expirable.LRU[key, positive] // nil when disabled
 	negatives *expirable.LRU[key, negative] // nil when disabled
 	nttl      time.Duration
 	details   *expirable.LRU[string, docker.Details]
@@ -261,10 +261,24 @@ type key struct {
 	fam  wire.Family
 }
 
-// negative is a cached "not found", "no address" or "ambiguous".
-type negative struct {
-	err   error
-	until time.Time
+// positive is a cached answer, negative a cached "not found", "no
+// address" or "ambiguous". Each carries its own expiry: see New.
+type (
+	positive struct {
+		m     Match
+		until time.Time
+	}
+	negative struct {
+		err   error
+		until time.Time
+	}
+)
+
+// addAnswer caches m, if answers are cached.
+func (r *Resolver) addAnswer(k key, m Match) {
+	if r.answers != nil {
+		r.answers.Add(k, positive{m, time.Now().Add(r.ttl)})
+	}
 }
 
 // Match is a resolved name, with the details a person needs to see why.
@@ -295,15 +309,15 @@ func New(api API, cfg Config) *Resolver {
 	if nttl == 0 {
 		nttl = DefaultNegativeTTL
 	}
+	// An expirable LRU sweeps every TTL/100: every 20 ms for the
+	// default NegativeTTL, which alone cost an idle helper a percent of
+	// a core. Entries carry their own expiry instead, and the LRUs keep
+	// them a little longer (at least minSweptTTL).
 	if ttl > 0 {
-		r.answers = expirable.NewLRU[key, Match](answerCacheSize, nil, ttl)
+		r.answers = expirable.NewLRU[key, positive](answerCacheSize, nil, max(ttl, minSweptTTL))
 		r.ttl = ttl
 	}
 	if nttl > 0 {
-		// The LRU sweeps expired entries every TTL/100: every 20 ms
-		// for the default, which alone costs an idle helper a
-		// percent of a core. Entries carry their own expiry instead,
-		// and the LRU keeps them a little longer.
 		r.negatives = expirable.NewLRU[key, negative](answerCacheSize, nil, max(nttl, minSweptTTL))
 		r.nttl = nttl
 	}
@@ -346,9 +360,7 @@ func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Ma
 		// Not cached: a container was matched without its names.
 	case err == nil:
 		r.store(rd.gen, func() {
-			if r.answers != nil {
-				r.answers.Add(k, m)
-			}
+			r.addAnswer(k, m)
 		})
 		m.Forms = slices.Clone(m.Forms)
 	case r.negatives != nil:
@@ -389,7 +401,8 @@ func (r *Resolver) peek(k key, given string) (Match, bool, error) {
 	// The caches are empty whenever they must not be used (no event
 	// stream), so a hit needs no further check.
 	if r.answers != nil {
-		if m, ok := r.answers.Get(k); ok {
+		if p, ok := r.answers.Get(k); ok && time.Now().Before(p.until) {
+			m := p.m
 			m.Forms = slices.Clone(m.Forms)
 			return m, true, nil
 		}

@@ -92,7 +92,7 @@ func (r *Resolver) fromView(k key, given string) (Match, bool) {
 	if err != nil {
 		return Match{}, false
 	}
-	r.store(gen, func() { r.answers.Add(k, m) })
+	r.store(gen, func() { r.addAnswer(k, m) })
 	m.Forms = slices.Clone(m.Forms)
 	return m, true
 }

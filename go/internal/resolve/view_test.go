@@ -391,3 +391,30 @@ func TestPeek(t *testing.T) {
 		t.Fatalf("got %d lists, want only Resolve's", n)
 	}
 }
+
+func TestCachesExpireAtTheirTTL(t *testing.T) {
+	// The LRUs hold entries for at least minSweptTTL; each entry still
+	// expires at its own TTL.
+	r := New(newFake(cWeb), Config{TTL: 50 * time.Millisecond, NegativeTTL: 50 * time.Millisecond})
+	r.mu.Lock()
+	r.live = true // as if Watch had a stream open
+	r.mu.Unlock()
+	ctx := context.Background()
+	if _, err := r.Resolve(ctx, "web", wire.Inet); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Resolve(ctx, "nosuch", wire.Inet); !errors.Is(err, wire.ErrNotFound) {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"web", "nosuch"} {
+		if _, ok, _ := r.Peek(host, wire.Inet); !ok {
+			t.Fatalf("%s: not cached", host)
+		}
+	}
+	time.Sleep(80 * time.Millisecond)
+	for _, host := range []string{"web", "nosuch"} {
+		if a, ok, err := r.Peek(host, wire.Inet); ok {
+			t.Fatalf("%s: got %v, %v from a cache older than its TTL", host, a, err)
+		}
+	}
+}
