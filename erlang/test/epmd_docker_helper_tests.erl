@@ -236,8 +236,18 @@ helper_built_later(Dir) ->
     ok = file:change_mode(Path, 8#755),
     %% Retried on demand, at most once a second.
     timer:sleep(1100),
-    ?assertEqual({pong, <<"fake">>}, request(Owner, ping)),
+    ?assertEqual({pong, <<"fake">>}, ping_until_pong(Owner, 4)),
     stop(Owner).
+
+%% On a loaded machine the fake, an escript, may start slower than one
+%% request's timeout; what matters is that the owner gets there by itself.
+ping_until_pong(Owner, 1) ->
+    request(Owner, ping);
+ping_until_pong(Owner, N) ->
+    case request(Owner, ping) of
+        {pong, _} = Pong -> Pong;
+        _ -> ping_until_pong(Owner, N - 1)
+    end.
 
 %% The caller's side never raises.
 

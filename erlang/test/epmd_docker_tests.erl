@@ -37,6 +37,9 @@ cleanup({Dir, Old}) ->
 
 good({Dir, _}) ->
     start_owner(Dir, good),
+    %% The fake is an escript: on a loaded machine it can take longer to
+    %% start than the short request timeout these tests use.
+    wait_ready(20),
     ?assertEqual({ok, {10, 1, 2, 3}}, epmd_docker:address_please("app", "known", inet)),
     ?assertEqual({ok, {10, 1, 2, 3}}, epmd_docker:resolve(known)),
     %% Not a container: ordinary resolution.
@@ -106,6 +109,14 @@ on_demand(_) ->
     stop_owner().
 
 %% Helpers
+
+wait_ready(0) ->
+    error(fake_helper_never_answered);
+wait_ready(N) ->
+    case epmd_docker_helper:request(ping) of
+        {pong, _} -> ok;
+        _ -> wait_ready(N - 1)
+    end.
 
 start_owner(Dir, Mode) ->
     stop_owner(),
