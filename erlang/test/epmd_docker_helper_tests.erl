@@ -136,8 +136,12 @@ crashing_helper_keeps_owner_alive(Dir) ->
     Owner = start(Dir, crash),
     Deadline = erlang:monotonic_time(millisecond) + 2500,
     Answers = ask_until(Owner, Deadline, []),
-    ?assert(lists:all(fun({error, R}) -> R =:= helper_down; (_) -> false end,
-                      Answers)),
+    %% Every answer is an error; on a loaded machine a request can also run
+    %% out of time while the dying helper is being replaced.
+    ?assert(lists:all(fun({error, R}) -> R =:= helper_down orelse R =:= timeout;
+                         (_) -> false
+                      end, Answers)),
+    ?assert(lists:member({error, helper_down}, Answers)),
     ?assert(is_process_alive(Owner)),
     stop(Owner).
 
