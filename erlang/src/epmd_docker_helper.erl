@@ -533,8 +533,12 @@ cancel_reopen(#state{reopen = Timer} = State) ->
 close(undefined) ->
     ok;
 close(Port) ->
-    catch erlang:port_close(Port),
-    ok.
+    %% badarg when the port has closed already, which is what we want.
+    try erlang:port_close(Port) of
+        true -> ok
+    catch
+        error:badarg -> ok
+    end.
 
 %% Where the helper is: an explicit path, else priv/epmd-docker of this
 %% application. code:priv_dir/1 fails when the application is not in the code
