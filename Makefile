@@ -29,7 +29,7 @@ $(HELPER): $(GO_SRC)
 	@# older C library (the OTP matrix runs OTP 23 on Debian bullseye).
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./go/cmd/epmd-docker
 
-ebin/%.beam: erlang/src/%.erl
+ebin/%.beam: erlang/src/%.erl $(wildcard erlang/src/*.hrl)
 	@mkdir -p ebin
 	$(ERLC) -Werror +debug_info -o ebin $<
 

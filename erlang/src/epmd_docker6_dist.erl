@@ -20,18 +20,13 @@
 -export([select/1]).
 
 %% Delegated to inet6_tcp_dist
--export([listen/2]).
--export([address/0]).
--export([accept/1]).
--export([accept_connection/5]).
 -export([setup/5]).
--export([close/1]).
--export([is_node_name/1]).
 -export([setopts/2]).
 -export([getopts/2]).
 -export([childspecs/0]).
 
 -define(CARRIER, inet6_tcp_dist).
+-include("epmd_docker_carrier.hrl").
 
 %% Selecting this carrier
 
@@ -44,34 +39,6 @@ select(Node) ->
 
 %% Delegated to inet6_tcp_dist
 
--spec listen(Name, Host) -> {ok, {Listen, Address, Creation}} |
-                            {error, term()} when
-      Name :: atom(),
-      Host :: string(),
-      Listen :: term(),
-      Address :: term(),
-      Creation :: integer().
-listen(Name, Host) ->
-    ?CARRIER:listen(Name, Host).
-
--spec address() -> Address :: term().
-address() ->
-    ?CARRIER:address().
-
--spec accept(Listen :: term()) -> AcceptPid :: pid().
-accept(Listen) ->
-    ?CARRIER:accept(Listen).
-
--spec accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
-          ConnectionPid :: pid() when
-      AcceptPid :: pid(),
-      Socket :: term(),
-      MyNode :: node(),
-      Allowed :: term(),
-      SetupTime :: term().
-accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
-    ?CARRIER:accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime).
-
 -spec setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
           ConnectionPid :: pid() when
       Node :: node(),
@@ -81,14 +48,6 @@ accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
       SetupTime :: term().
 setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
     ?CARRIER:setup(Node, Type, MyNode, LongOrShortNames, SetupTime).
-
--spec close(Listen :: term()) -> term().
-close(Listen) ->
-    ?CARRIER:close(Listen).
-
--spec is_node_name(Node :: term()) -> boolean().
-is_node_name(Node) ->
-    ?CARRIER:is_node_name(Node).
 
 -spec setopts(Listen :: term(), Options :: [inet:socket_setopt()]) ->
           ok | {error, term()}.

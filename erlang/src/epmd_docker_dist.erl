@@ -25,19 +25,14 @@
 
 %% Delegated to inet_tcp_dist
 -export([listen/1]).
--export([listen/2]).
--export([address/0]).
 -export([address/1]).
--export([accept/1]).
--export([accept_connection/5]).
 -export([setup/5]).
--export([close/1]).
--export([is_node_name/1]).
 -export([setopts/2]).
 -export([getopts/2]).
 -export([childspecs/0]).
 
 -define(CARRIER, inet_tcp_dist).
+-include("epmd_docker_carrier.hrl").
 
 %% Selecting this carrier
 
@@ -75,42 +70,12 @@ select(Node, Family) ->
 listen(Name) ->
     ?CARRIER:listen(Name).
 
-%% Raises undef where inet_tcp_dist has no listen/2, and net_kernel then
-%% calls listen/1, as it would with inet_tcp_dist itself.
--spec listen(Name, Host) -> {ok, {Listen, Address, Creation}} |
-                            {error, term()} when
-      Name :: atom(),
-      Host :: string(),
-      Listen :: term(),
-      Address :: term(),
-      Creation :: integer().
-listen(Name, Host) ->
-    ?CARRIER:listen(Name, Host).
-
--spec address() -> Address :: term().
-address() ->
-    ?CARRIER:address().
-
 %% Recent net_kernel calls address/1 first and address/0 when that is
 %% undefined; inet_tcp_dist has address/1 in no release read so far, so this
 %% delegates to whichever the running release has.
 -spec address(Host :: string()) -> Address :: term().
 address(Host) ->
     address(?CARRIER, Host).
-
--spec accept(Listen :: term()) -> AcceptPid :: pid().
-accept(Listen) ->
-    ?CARRIER:accept(Listen).
-
--spec accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
-          ConnectionPid :: pid() when
-      AcceptPid :: pid(),
-      Socket :: term(),
-      MyNode :: node(),
-      Allowed :: term(),
-      SetupTime :: term().
-accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
-    ?CARRIER:accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime).
 
 -spec setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
           ConnectionPid :: pid() when
@@ -121,14 +86,6 @@ accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
       SetupTime :: term().
 setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
     ?CARRIER:setup(Node, Type, MyNode, LongOrShortNames, SetupTime).
-
--spec close(Listen :: term()) -> term().
-close(Listen) ->
-    ?CARRIER:close(Listen).
-
--spec is_node_name(Node :: term()) -> boolean().
-is_node_name(Node) ->
-    ?CARRIER:is_node_name(Node).
 
 -spec setopts(Listen :: term(), Options :: [inet:socket_setopt()]) ->
           ok | {error, term()}.

@@ -28,15 +28,10 @@
 
 %% Delegated to inet_tls_dist
 -export([childspecs/0]).
--export([listen/2]).
--export([address/0]).
--export([accept/1]).
--export([accept_connection/5]).
 -export([setup/5]).
--export([close/1]).
--export([is_node_name/1]).
 
 -define(CARRIER, inet_tls_dist).
+-include("epmd_docker_carrier.hrl").
 
 %% Selecting this carrier
 
@@ -54,34 +49,6 @@ select(Node) ->
 childspecs() ->
     ?CARRIER:childspecs().
 
--spec listen(Name, Host) -> {ok, {Listen, Address, Creation}} |
-                            {error, term()} when
-      Name :: atom(),
-      Host :: string(),
-      Listen :: term(),
-      Address :: term(),
-      Creation :: integer().
-listen(Name, Host) ->
-    ?CARRIER:listen(Name, Host).
-
--spec address() -> Address :: term().
-address() ->
-    ?CARRIER:address().
-
--spec accept(Listen :: term()) -> AcceptPid :: pid().
-accept(Listen) ->
-    ?CARRIER:accept(Listen).
-
--spec accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
-          ConnectionPid :: pid() when
-      AcceptPid :: pid(),
-      Socket :: term(),
-      MyNode :: node(),
-      Allowed :: term(),
-      SetupTime :: term().
-accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
-    ?CARRIER:accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime).
-
 %% Runs inside net_kernel, as select/1 does.
 -spec setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
           ConnectionPid :: pid() when
@@ -93,14 +60,6 @@ accept_connection(AcceptPid, Socket, MyNode, Allowed, SetupTime) ->
 setup(Node, Type, MyNode, LongOrShortNames, SetupTime) ->
     dial_through_epmd_docker(release()),
     ?CARRIER:setup(Node, Type, MyNode, LongOrShortNames, SetupTime).
-
--spec close(Listen :: term()) -> term().
-close(Listen) ->
-    ?CARRIER:close(Listen).
-
--spec is_node_name(Node :: term()) -> boolean().
-is_node_name(Node) ->
-    ?CARRIER:is_node_name(Node).
 
 %% Internal
 
