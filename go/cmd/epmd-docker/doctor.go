@@ -258,23 +258,17 @@ func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 		ch.Fix = "run epmd-docker and the shell on the Docker host itself"
 		return ch
 	}
-	e, err := newEngine()
-	if err != nil {
-		ch.Status, ch.Detail = statusWarn, err.Error()
-		return ch
-	}
-	defer e.Close()
 	ictx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
-	info, err := e.info(ictx)
+	info, err := api.Info(ictx)
 	switch {
 	case err != nil:
 		ch.Status, ch.Detail = statusWarn, "cannot tell: "+err.Error()
-	case info.desktop():
+	case info.Desktop():
 		ch.Status = statusWarn
 		ch.Detail = "Docker Desktop (" + info.OperatingSystem + "): containers run in a VM whose addresses are not routable from this host"
 		ch.Fix = "run the shell in a container on the same network (docker run -it --network NET ...), or use Docker Engine on Linux"
-	case info.rootless():
+	case info.Rootless():
 		ch.Status = statusWarn
 		ch.Detail = "rootless daemon: its container addresses live in the daemon's own network namespace, not routable from this host"
 		ch.Fix = "run the shell inside that namespace (nsenter -U -n -t $(cat $XDG_RUNTIME_DIR/docker.pid)) or use a rootful daemon"
@@ -319,14 +313,8 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 	var erlangs int
 	var wg sync.WaitGroup
 	looks := make([]bool, len(entries))
-	eng, err := newEngine()
-	if err != nil {
-		eng = nil
-	} else {
-		defer eng.Close()
-	}
 	for i, e := range entries {
-		if e.EPMD == epmdOK || e.EPMD == epmdNoAddress || eng == nil {
+		if e.EPMD == epmdOK || e.EPMD == epmdNoAddress {
 			continue
 		}
 		// Only containers whose epmd did not answer need a closer look
@@ -334,7 +322,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			looks[i] = runsErlang(ctx, eng, e.ID)
+			looks[i] = runsErlang(ctx, api, e.ID)
 		}()
 	}
 	wg.Wait()
@@ -425,10 +413,10 @@ var erlangEnv = []string{"RELEASE_COOKIE", "RELEASE_NODE", "ERLANG_COOKIE", "ERL
 
 // runsErlang guesses from how a container was started whether it runs an
 // Erlang node; a wrong guess costs one line in the doctor's report.
-func runsErlang(ctx context.Context, e *engine, id string) bool {
+func runsErlang(ctx context.Context, api *docker.Client, id string) bool {
 	ictx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
-	cfg, err := e.config(ictx, id)
+	cfg, err := api.Config(ictx, id)
 	if err != nil {
 		return false
 	}
@@ -445,7 +433,7 @@ func runsErlang(ctx context.Context, e *engine, id string) bool {
 			return true
 		}
 	}
-	_, _, ok := cfg.env(erlangEnv...)
+	_, _, ok := cfg.Lookup(erlangEnv...)
 	return ok
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
 	"github.com/epmd-docker/epmd_docker/go/internal/dist"
+	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/epmd"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
@@ -254,16 +255,18 @@ func (c *remshCmd) cookie(ctx context.Context, given string, fromContainer bool,
 	case given != "":
 		cookie, source, private = given, "--cookie", true
 	case fromContainer:
-		e, err := newEngine()
+		api, err := docker.New()
 		if err != nil {
 			return "", "", false, err
 		}
-		defer e.Close()
-		cfg, err := e.config(ctx, id)
+		defer api.Close()
+		ictx, cancel := context.WithTimeout(ctx, dockerTimeout)
+		defer cancel()
+		cfg, err := api.Config(ictx, id)
 		if err != nil {
 			return "", "", false, err
 		}
-		v, name, ok := cfg.env("RELEASE_COOKIE", "ERLANG_COOKIE")
+		v, name, ok := cfg.Lookup("RELEASE_COOKIE", "ERLANG_COOKIE")
 		if ok {
 			cookie, source = v, name+" in "+where
 		} else if v, ok := setcookieArg(cfg.Cmd); ok {
