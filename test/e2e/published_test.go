@@ -76,8 +76,13 @@ func TestPublishedPorts(t *testing.T) {
 		if got := a.Connect(bare.Node); got != "false" {
 			t.Fatalf("connect %s: got %s, want false", bare.Node, got)
 		}
-		if out := a.Output(); !strings.Contains(out, "publishes no distribution port") || !strings.Contains(out, "-p 127.0.0.1::9100") {
-			t.Fatalf("no log line saying how to publish the distribution port; output:\n%s", out)
+		// The logger's handler writes asynchronously: give the line a moment.
+		deadline := time.Now().Add(5 * time.Second)
+		for out := a.Output(); !strings.Contains(out, "publishes no distribution port") || !strings.Contains(out, "-p 127.0.0.1::9100"); out = a.Output() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no log line saying how to publish the distribution port; output:\n%s", out)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 
