@@ -163,7 +163,10 @@ func (c *remshCmd) run(ctx context.Context, args []string) error {
 	}
 
 	sname := "remsh-" + randomHex(4)
-	self := sname + "@" + shortHostname()
+	// The check introduces itself under a name of its own: the node may
+	// hold the check's connection for a moment after it ends, and would
+	// refuse erl as "already connected" if erl came under the same name.
+	self := "remsh-check-" + randomHex(4) + "@" + shortHostname()
 	dial, err := dist.Check(pctx, netip.AddrPortFrom(m.Addr, uint16(node.Port)), self, cookie)
 	switch {
 	case errors.Is(err, dist.ErrBadCookie):
