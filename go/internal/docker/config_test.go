@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"slices"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 func TestConfigAgainstDaemon(t *testing.T) {
 	c := requireDocker(t)
-	id := runContainer(t, "-e", "RELEASE_COOKIE=from-env", "-e", "OTHER=1")
+	id := dockertest.RunContainer(t, "-e", "RELEASE_COOKIE=from-env", "-e", "OTHER=1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -20,8 +21,8 @@ func TestConfigAgainstDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Config(%s): %v", id, err)
 	}
-	if cfg.Image != testImage {
-		t.Errorf("Image = %q, want %q", cfg.Image, testImage)
+	if cfg.Image != dockertest.Image {
+		t.Errorf("Image = %q, want %q", cfg.Image, dockertest.Image)
 	}
 	if want := []string{"sleep", "600"}; !slices.Equal(cfg.Cmd, want) {
 		t.Errorf("Cmd = %q, want %q", cfg.Cmd, want)
@@ -33,7 +34,7 @@ func TestConfigAgainstDaemon(t *testing.T) {
 		t.Error("Lookup(NOT_SET) found something")
 	}
 
-	if _, err := c.Config(ctx, "no-such-container-"+unique(t)); !errors.Is(err, wire.ErrNotFound) {
+	if _, err := c.Config(ctx, "no-such-container-"+dockertest.Unique(t)); !errors.Is(err, wire.ErrNotFound) {
 		t.Errorf("Config of a missing container: got %v, want wire.ErrNotFound", err)
 	}
 }

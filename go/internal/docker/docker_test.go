@@ -3,9 +3,8 @@ package docker
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -95,9 +94,9 @@ func TestAgainstDaemon(t *testing.T) {
 
 	events, errs := c.Events(ctx)
 
-	u := unique(t)
-	net := createNetwork(t, u+"-net")
-	id := runContainer(t, "--name", u+"-c", "--hostname", "hc", "--domainname", "example.org",
+	u := dockertest.Unique(t)
+	net := dockertest.CreateNetwork(t, u+"-net")
+	id := dockertest.RunContainer(t, "--name", u+"-c", "--hostname", "hc", "--domainname", "example.org",
 		"--network", net, "--network-alias", "svc", "--label", "com.docker.compose.service=api")
 
 	list, err := c.ListRunning(ctx)
@@ -134,8 +133,8 @@ func TestAgainstDaemon(t *testing.T) {
 		t.Errorf("inspect of no container: got %v, want ErrNotFound", err)
 	}
 
-	dockerCLI(t, "network", "disconnect", net, id)
-	dockerCLI(t, "stop", "-t", "0", id)
+	dockertest.CLI(t, "network", "disconnect", net, id)
+	dockertest.CLI(t, "stop", "-t", "0", id)
 	want := map[string]bool{"network/disconnect": false, "container/die": false, "container/stop": false}
 	for !want["network/disconnect"] || !want["container/die"] || !want["container/stop"] {
 		select {
@@ -178,59 +177,6 @@ func requireDocker(t *testing.T) *Client {
 	if err := c.Ping(ctx); err != nil {
 		t.Skipf("skipping: no Docker daemon reachable (DOCKER_HOST=%q): %v", os.Getenv("DOCKER_HOST"), err)
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("skipping: the docker CLI, used to start test containers, is not installed")
-	}
-	if _, err := exec.Command("docker", "image", "inspect", testImage).Output(); err != nil {
-		t.Skipf("skipping: test image %s is missing", testImage)
-	}
+	dockertest.SkipWithoutCLI(t)
 	return c
-}
-
-// testImage has an empty root file system: containers mount the host's
-// /usr read-only for their programs.
-const testImage = "epmd-docker-test:latest"
-
-// testLabel marks everything the tests create, for cleanup by hand.
-const testLabel = "epmd-docker-test=1"
-
-func unique(t *testing.T) string {
-	var h uint32 = 2166136261
-	for _, b := range []byte(t.Name()) {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	return fmt.Sprintf("edt-%d-%x", os.Getpid(), h)
-}
-
-func dockerCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("docker", args...).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
-		}
-		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// runContainer starts a sleeping container, removed when the test ends,
-// and returns its ID.
-func runContainer(t *testing.T, args ...string) string {
-	t.Helper()
-	all := append([]string{"run", "-d", "--label", testLabel, "-v", "/usr:/usr:ro"}, args...)
-	all = append(all, testImage, "sleep", "600")
-	id := dockerCLI(t, all...)
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
-	return id
-}
-
-func createNetwork(t *testing.T, name string) string {
-	t.Helper()
-	dockerCLI(t, "network", "create", "--label", testLabel, name)
-	// Cleanups run last-registered first: the containers, started
-	// after their network, are gone by the time it is removed.
-	t.Cleanup(func() { exec.Command("docker", "network", "rm", name).Run() })
-	return name
 }

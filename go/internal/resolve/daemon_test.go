@@ -7,9 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"sort"
@@ -53,20 +53,20 @@ func TestDaemonNames(t *testing.T) {
 	c := requireDocker(t)
 	r := New(c, Config{TTL: time.Minute})
 	watchDaemon(t, r)
-	u := unique(t)
+	u := dockertest.Unique(t)
 
-	net := createNetwork(t, u+"-net")
-	plain := runContainer(t)
-	web := runContainer(t, "--name", u+"-web", "--hostname", u+"-custom")
-	svc := runContainer(t, "--name", u+"-svc", "--network", net, "--network-alias", u+"-alias")
-	api := runContainer(t, "--name", u+"-api", "--label", "com.docker.compose.service="+u+"-api-svc")
-	dup1 := runContainer(t, "--name", u+"-dup1", "--hostname", u+"-dup")
-	dup2 := runContainer(t, "--name", u+"-dup2", "--hostname", u+"-dup")
-	stopped := runContainer(t, "--name", u+"-stopped")
-	dockerCLI(t, "stop", "-t", "0", stopped)
-	runContainer(t, "--name", u+"-hostnet", "--network", "host")
+	net := dockertest.CreateNetwork(t, u+"-net")
+	plain := dockertest.RunContainer(t)
+	web := dockertest.RunContainer(t, "--name", u+"-web", "--hostname", u+"-custom")
+	svc := dockertest.RunContainer(t, "--name", u+"-svc", "--network", net, "--network-alias", u+"-alias")
+	api := dockertest.RunContainer(t, "--name", u+"-api", "--label", "com.docker.compose.service="+u+"-api-svc")
+	dup1 := dockertest.RunContainer(t, "--name", u+"-dup1", "--hostname", u+"-dup")
+	dup2 := dockertest.RunContainer(t, "--name", u+"-dup2", "--hostname", u+"-dup")
+	stopped := dockertest.RunContainer(t, "--name", u+"-stopped")
+	dockertest.CLI(t, "stop", "-t", "0", stopped)
+	dockertest.RunContainer(t, "--name", u+"-hostnet", "--network", "host")
 	// A debugging sidecar on web's network stack inherits its hostname.
-	runContainer(t, "--name", u+"-sidecar", "--network", "container:"+web)
+	dockertest.RunContainer(t, "--name", u+"-sidecar", "--network", "container:"+web)
 
 	tests := []struct {
 		host    string
@@ -131,22 +131,22 @@ func TestDaemonEventInvalidation(t *testing.T) {
 	// A TTL far beyond the test: only an event can explain a new answer.
 	r := New(c, Config{TTL: 10 * time.Minute, NegativeTTL: 10 * time.Minute})
 	watchDaemon(t, r)
-	u := unique(t)
+	u := dockertest.Unique(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	x := runContainer(t, "--name", u+"-x")
+	x := dockertest.RunContainer(t, "--name", u+"-x")
 	old := ipOn(t, x, "bridge")
 	if a, err := r.Resolve(ctx, u+"-x", wire.Inet); err != nil || a != old {
 		t.Fatalf("got %v, %v; want %v", a, err, old)
 	}
 
-	dockerCLI(t, "stop", "-t", "0", x)
+	dockertest.CLI(t, "stop", "-t", "0", x)
 	eventuallyResolves(t, r, u+"-x", netip.Addr{}, wire.ErrNotFound)
 
 	// y takes x's old address while x is down; x comes back elsewhere.
-	y := runContainer(t, "--name", u+"-y")
-	dockerCLI(t, "start", x)
+	y := dockertest.RunContainer(t, "--name", u+"-y")
+	dockertest.CLI(t, "start", x)
 	now := ipOn(t, x, "bridge")
 	if now == old {
 		t.Fatalf("x came back at its old address %v; the test needs it to move", old)
@@ -158,18 +158,18 @@ func TestDaemonEventInvalidation(t *testing.T) {
 	eventuallyResolves(t, r, u+"-y", ipOn(t, y, "bridge"), nil)
 
 	// docker restart, the other way to move.
-	dockerCLI(t, "stop", "-t", "0", y)
-	runContainer(t, "--name", u+"-z")
-	dockerCLI(t, "start", y)
+	dockertest.CLI(t, "stop", "-t", "0", y)
+	dockertest.RunContainer(t, "--name", u+"-z")
+	dockertest.CLI(t, "start", y)
 	eventuallyResolves(t, r, u+"-y", ipOn(t, y, "bridge"), nil)
-	dockerCLI(t, "restart", "-t", "0", x)
+	dockertest.CLI(t, "restart", "-t", "0", x)
 	eventuallyResolves(t, r, u+"-x", ipOn(t, x, "bridge"), nil)
 
 	// Network connect brings a new alias; rename a new name.
-	net := createNetwork(t, u+"-net")
-	dockerCLI(t, "network", "connect", "--alias", u+"-later", net, x)
+	net := dockertest.CreateNetwork(t, u+"-net")
+	dockertest.CLI(t, "network", "connect", "--alias", u+"-later", net, x)
 	eventuallyResolves(t, r, u+"-later", ipOn(t, x, net), nil)
-	dockerCLI(t, "rename", x, u+"-renamed")
+	dockertest.CLI(t, "rename", x, u+"-renamed")
 	eventuallyResolves(t, r, u+"-renamed", netip.Addr{}, nil)
 	eventuallyResolves(t, r, u+"-x", netip.Addr{}, wire.ErrNotFound)
 
@@ -191,14 +191,14 @@ func TestDaemonMissCost(t *testing.T) {
 		t.Skip("starts 20 containers")
 	}
 	c := requireDocker(t)
-	u := unique(t)
+	u := dockertest.Unique(t)
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
 	for i := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids[i] = runContainer(t, "--name", fmt.Sprintf("%s-%d", u, i))
+			ids[i] = dockertest.RunContainer(t, "--name", fmt.Sprintf("%s-%d", u, i))
 		}()
 	}
 	wg.Wait()
@@ -267,13 +267,13 @@ func TestDaemonMissCost(t *testing.T) {
 // together do.
 func TestDaemonCandidateFromInspect(t *testing.T) {
 	c := requireDocker(t)
-	u := unique(t)
-	net := createNetwork(t, u+"-net")
-	a := runContainer(t, "--name", u+"-a", "--hostname", "ha", "--domainname", "example.org",
+	u := dockertest.Unique(t)
+	net := dockertest.CreateNetwork(t, u+"-net")
+	a := dockertest.RunContainer(t, "--name", u+"-a", "--hostname", "ha", "--domainname", "example.org",
 		"--network", net, "--network-alias", u+"-alias", "--label", ComposeServiceLabel+"=svc")
-	dockerCLI(t, "network", "connect", "bridge", a)
-	runContainer(t, "--name", u+"-b", "--network", "container:"+a)
-	runContainer(t, "--name", u+"-h", "--network", "host")
+	dockertest.CLI(t, "network", "connect", "bridge", a)
+	dockertest.RunContainer(t, "--name", u+"-b", "--network", "container:"+a)
+	dockertest.RunContainer(t, "--name", u+"-h", "--network", "host")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -353,7 +353,7 @@ func watchDaemon(t *testing.T, r *Resolver) {
 // inspect tells it.
 func ipOn(t *testing.T, id, net string) netip.Addr {
 	t.Helper()
-	s := dockerCLI(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).IPAddress}}", net), id)
+	s := dockertest.CLI(t, "inspect", "-f", fmt.Sprintf("{{(index .NetworkSettings.Networks %q).IPAddress}}", net), id)
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		t.Fatalf("address of %s on %s: %q", id, net, s)
@@ -375,72 +375,6 @@ func requireDocker(t *testing.T) *docker.Client {
 	if err := c.Ping(ctx); err != nil {
 		t.Skipf("skipping: no Docker daemon reachable (DOCKER_HOST=%q): %v", os.Getenv("DOCKER_HOST"), err)
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("skipping: the docker CLI, used to start test containers, is not installed")
-	}
-	if _, err := exec.Command("docker", "image", "inspect", testImage).Output(); err != nil {
-		t.Skipf("skipping: test image %s is missing", testImage)
-	}
+	dockertest.SkipWithoutCLI(t)
 	return c
-}
-
-// testImage has an empty root file system: containers mount the host's
-// /usr read-only for their programs.
-const testImage = "epmd-docker-test:latest"
-
-// testLabel marks everything the tests create, for cleanup by hand.
-const testLabel = "epmd-docker-test=1"
-
-// unique is a prefix for the names a test creates, so that runs on a
-// shared daemon do not collide.
-func unique(t *testing.T) string {
-	var h uint32 = 2166136261
-	for _, b := range []byte(t.Name()) {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	return fmt.Sprintf("edt-%d-%x", os.Getpid(), h)
-}
-
-func dockerCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("docker", args...).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
-		}
-		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// runContainer starts a sleeping container, removed when the test ends,
-// and returns its ID.
-func runContainer(t *testing.T, args ...string) string {
-	t.Helper()
-	all := append([]string{"run", "-d", "--label", testLabel, "-v", "/usr:/usr:ro"}, args...)
-	all = append(all, testImage, "sleep", "600")
-	id := dockerCLI(t, all...)
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
-	return id
-}
-
-func createNetwork(t *testing.T, name string) string {
-	t.Helper()
-	dockerCLI(t, "network", "create", "--label", testLabel, name)
-	// Cleanups run last-registered first: containers started after
-	// their network are gone by the time it is removed. One connected
-	// later is forced off first.
-	t.Cleanup(func() {
-		for _, id := range strings.Fields(dockerCLIQuiet("network", "inspect", "-f", "{{range $id, $_ := .Containers}}{{$id}} {{end}}", name)) {
-			exec.Command("docker", "network", "disconnect", "-f", name, id).Run()
-		}
-		exec.Command("docker", "network", "rm", name).Run()
-	})
-	return name
-}
-
-func dockerCLIQuiet(args ...string) string {
-	out, _ := exec.Command("docker", args...).Output()
-	return string(out)
 }
