@@ -32,15 +32,21 @@
 //	Command   = ping
 //	          | {resolve, Host :: binary(), Family}
 //	          | list
+//	          | nodes
 //	Family    = inet | inet6
 //
 //	ping                     -> {pong, Version :: binary(), Protocol :: pos_integer()}
 //	{resolve, Host, Family}  -> {ok, Ip} | {ok, Ip, Port} | {error, Reason}
 //	list                     -> {ok, [Container]} | {error, Reason}
+//	nodes                    -> {ok, [Node :: binary()]} | {error, Reason}
 //
 //	Ip        = {A,B,C,D} | {A,B,C,D,E,F,G,H}   (inet:ip_address())
 //	Port      = 1..65535
 //	Container = {Id :: binary(), Name :: binary(), Hostname :: binary(), Ip | none}
+//	Node      = <<"name@host">>, the node names to dial, found the way the
+//	            node is reached (the container's epmd, or the start of a
+//	            distribution handshake on a published port or a tunnel);
+//	            only valid node names, at most 64 per container
 //	Reason    = not_found           no running container answers to Host
 //	          | {ambiguous, [binary()]}
 //	                                several do; each binary is "name (shortid)"
