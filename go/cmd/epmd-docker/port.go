@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"flag"
+	"log/slog"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/port"
 	"github.com/epmd-docker/epmd_docker/go/internal/reach"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 // portCmd is `epmd-docker port`: the face the Erlang side talks to. stdout
@@ -15,12 +19,24 @@ type portCmd struct {
 	std stdio
 }
 
+// Exit statuses of port mode (go/internal/wire/doc.go), beside exitOK.
+const (
+	exitCorrupt = 65 // the input is corrupt: the owner restarts the helper at once
+	exitConfig  = 78 // cannot run as configured: the owner does not restart it
+)
+
 const portHelp = `Usage: epmd-docker port
 
 Serves the Erlang epmd_docker module: reads {packet,4} framed requests in
 Erlang's external term format on stdin and writes replies on stdout, until
 stdin closes. Started by the Erlang side; not meant to be run by hand.
 The protocol is described in go/internal/wire/doc.go.
+
+EPMD_DOCKER_TIMEOUT is the port owner's request timeout in milliseconds
+(default 2000); every request is answered within it, less a margin.
+
+Exit status: 0 stdin closed; 65 the input is corrupt; 78 a setting is
+invalid (said on stderr, and to the port owner).
 `
 
 func (c *portCmd) run(ctx context.Context, args []string) error {
@@ -34,20 +50,50 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		return cmdUsageError("port", "takes no arguments")
 	}
 	log := newLogger(c.std.err)
+	// Every failure before serving is a setting that cannot work: the
+	// Erlang side is told once, and does not restart a helper that would
+	// fail the same way for ever.
+	timeout, err := port.TimeoutFromEnv()
+	if err != nil {
+		return c.fatal(log, err)
+	}
 	api, res, err := newDocker(log)
 	if err != nil {
-		return err
+		return c.fatal(log, err)
 	}
 	defer api.Close()
 	decider, err := newDecider(api)
 	if err != nil {
-		return err
+		return c.fatal(log, err)
 	}
 	// The event watcher lives exactly as long as the port: when stdin
 	// closes, Serve returns and the deferred cancel stops it.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go res.Watch(ctx)
-	srv := &port.Server{Resolver: &reach.Resolver{R: res, Decider: decider}, Log: log, Version: version()}
-	return srv.Serve(ctx, c.std.in, c.std.out)
+	srv := &port.Server{
+		Backend: &reach.Locator{Resolver: res, Decider: decider},
+		Log:     log,
+		Version: version(),
+		Timeout: timeout,
+	}
+	err = srv.Serve(ctx, c.std.in, c.std.out)
+	if errors.Is(err, port.ErrCorrupt) {
+		log.Error("exiting: "+err.Error(), "status", exitCorrupt)
+		return exitStatus(exitCorrupt)
+	}
+	return err
+}
+
+// fatal tells the port owner, and stderr, that the helper cannot run as
+// configured, and returns the exit status that says so.
+func (c *portCmd) fatal(log *slog.Logger, err error) error {
+	log.Error("cannot run: "+err.Error(), "status", exitConfig)
+	if b, eerr := wire.Fatal(err.Error()).Encode(); eerr == nil {
+		w := bufio.NewWriter(c.std.out)
+		if wire.WriteFrame(w, b) == nil {
+			w.Flush()
+		}
+	}
+	return exitStatus(exitConfig)
 }

@@ -34,13 +34,13 @@ func ways(ctx context.Context, api *docker.Client, r *resolve.Resolver) (reach.D
 	if err != nil {
 		return reach.Decision{}, nil, err
 	}
-	pub, err := r.PublishedAll(ctx)
+	ms, err := r.Running(ctx)
 	if err != nil {
 		return dec, nil, err
 	}
-	out := make(map[string]reach.Way, len(pub))
-	for id, p := range pub {
-		out[id] = dec.WayOf(p, wire.Inet)
+	out := make(map[string]reach.Way, len(ms))
+	for _, m := range ms {
+		out[m.Container.ID] = dec.WayOf(reach.PublishedPortsOf(m), wire.Inet)
 	}
 	return dec, out, nil
 }
@@ -57,7 +57,7 @@ func reachOf(ctx context.Context, api *docker.Client, m resolve.Match, fam wire.
 	if err != nil {
 		return "unknown: " + err.Error(), ""
 	}
-	w := dec.WayOf(m.Published, fam)
+	w := dec.WayOf(reach.PublishedPortsOf(m), fam)
 	if w.Mode == reach.Published && w.Err == nil {
 		return string(w.Mode) + " (" + dec.Why + ")", w.Dial.String()
 	}
@@ -117,7 +117,7 @@ func (d *doctor) reachCheck(ctx context.Context, api *docker.Client, r *resolve.
 	if len(bad) > 0 {
 		ch.Status = statusWarn
 		ch.Detail += "; none in " + listSome(bad, 3)
-		ch.Fix = "run the node with -kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100, publish it with -p 127.0.0.1::9100, and label it --label " + resolve.DistPortLabel + "=9100 if it publishes other ports"
+		ch.Fix = "run the node with -kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100, publish it with -p 127.0.0.1::9100, and label it --label " + reach.DistPortLabel + "=9100 if it publishes other ports"
 	}
 	return ch
 }

@@ -1,6 +1,6 @@
 // Package port is the helper's port mode: it reads requests framed as
 // package wire describes from the Erlang port owner on stdin, answers each
-// through a Resolver, and writes the replies to stdout.
+// through a Backend, and writes the replies to stdout.
 //
 // Requests are served concurrently and answered as they complete, so a cold
 // lookup never holds up a warm one; the Erlang side matches replies by tag.
@@ -16,23 +16,26 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
-// Resolver answers the commands that need Docker. Its errors are mapped to
-// reply reasons by wire.ReasonOf, so it returns, or wraps with %w,
-// wire.ErrNotFound, wire.ErrNoAddress, wire.ErrUnavailable, a
-// *wire.AmbiguousError, or the context's error; anything else is sent as
-// docker_unavailable. Both methods are called concurrently and should return
-// when ctx ends.
-type Resolver interface {
-	// Resolve returns the address of family fam of the running container
-	// that answers to host.
-	Resolve(ctx context.Context, host string, fam wire.Family) (netip.Addr, error)
+// Backend answers the commands that need Docker; *reach.Locator is one.
+// Its errors are mapped to reply reasons by wire.ReasonOf, so it returns,
+// or wraps with %w, the errors of the grammar in package wire (ErrNotFound,
+// ErrNoAddress, ErrNotPublished, ErrUnavailable, a *AmbiguousError) or the
+// context's error; anything else is sent as docker_unavailable. Its methods
+// are called concurrently, and those with a context should return when it
+// ends.
+type Backend interface {
+	// Endpoint returns where the node of host is reached, for family fam.
+	Endpoint(ctx context.Context, host string, fam wire.Family) (wire.Endpoint, error)
 	// List returns the running containers.
 	List(ctx context.Context) ([]wire.Container, error)
 }
@@ -51,26 +54,31 @@ const (
 // select the defaults. A Server may serve several streams, one after another
 // or at once.
 type Server struct {
-	Resolver Resolver     // required
-	Log      *slog.Logger // nil discards; must not write to the output stream
+	Backend Backend      // required
+	Log     *slog.Logger // nil discards; must not write to the output stream
 	// Version is sent in reply to ping; empty means the main module's
 	// version from the build information.
 	Version string
 	// Timeout bounds each request from the moment it is read to its reply,
 	// including any wait for a slot; a request still unanswered then gets
-	// {error, timeout}, even if the Resolver ignores its context.
+	// {error, timeout}, even if the Backend ignores its context.
 	Timeout time.Duration
-	// MaxInFlight bounds the Resolver calls running at once. When all are
+	// MaxInFlight bounds the Backend calls running at once. When all are
 	// busy, reading waits for a slot, at most until the waiting request's
 	// deadline, which then answers it with timeout.
 	MaxInFlight int
 }
 
-// Serve is (&Server{Resolver: r, Log: log}).Serve(ctx, in, out).
-func Serve(ctx context.Context, in io.Reader, out io.Writer, r Resolver, log *slog.Logger) error {
-	s := &Server{Resolver: r, Log: log}
+// Serve is (&Server{Backend: b, Log: log}).Serve(ctx, in, out).
+func Serve(ctx context.Context, in io.Reader, out io.Writer, b Backend, log *slog.Logger) error {
+	s := &Server{Backend: b, Log: log}
 	return s.Serve(ctx, in, out)
 }
+
+// ErrCorrupt is what Serve returns, wrapped, when its input is corrupt
+// beyond resynchronisation: a length prefix over wire.MaxFrame. Port mode
+// then exits with status 65 (doc.go).
+var ErrCorrupt = errors.New("input corrupt")
 
 // errPanic is what a request that panicked is answered with: a bug here,
 // which for the Erlang side means no answer from Docker.
@@ -79,20 +87,21 @@ var errPanic = errors.New("internal error")
 // Serve reads requests from in and writes replies to out until in ends,
 // then waits for the requests in flight and returns nil. Frames it cannot
 // use are logged and skipped, and answered with an error if their tag can be
-// read. It returns early with the context's cause when ctx ends, and with an
-// error when reading in fails other than by ending, or writing out fails.
+// read. It returns early with the context's cause when ctx ends, at once
+// with an error wrapping ErrCorrupt when in is corrupt, and with an error
+// when reading in fails other than by ending, or writing out fails.
 //
 // Serve owns out until it returns. A read from in, or a write to out, that
 // is blocked when ctx ends keeps one goroutine alive until it returns: the
 // caller can close in and out to release it.
 func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
-	if s.Resolver == nil {
-		return errors.New("port: no resolver")
+	if s.Backend == nil {
+		return errors.New("port: no backend")
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	ss := &session{
-		r:       s.Resolver,
+		b:       s.Backend,
 		log:     s.Log,
 		version: s.Version,
 		timeout: s.Timeout,
@@ -129,6 +138,10 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	if err == io.EOF {
 		err = nil
+	} else if errors.Is(err, ErrCorrupt) {
+		// At once: nothing more can be read, and the owner is waiting
+		// for a helper that can.
+		return err
 	}
 
 	// Input is over: let the requests in flight answer, then the writer
@@ -151,12 +164,12 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 
 // session is the state of one Serve call.
 type session struct {
-	r       Resolver
+	b       Backend
 	log     *slog.Logger
 	version string
 	timeout time.Duration
 
-	slots    chan struct{}  // one token per running Resolver call
+	slots    chan struct{}  // one token per running Backend call
 	replies  chan []byte    // reply bodies for the writer; closed after inflight
 	inflight sync.WaitGroup // request goroutines
 }
@@ -179,7 +192,7 @@ func (ss *session) read(ctx context.Context, in io.Reader, frames chan<- frame) 
 		case <-ctx.Done():
 			return
 		}
-		if err != nil && !errors.Is(err, wire.ErrFrameTooLarge) {
+		if err != nil {
 			return
 		}
 	}
@@ -193,8 +206,9 @@ func (ss *session) take(ctx context.Context, f frame) error {
 		ss.dispatch(ctx, f.body)
 		return nil
 	case errors.Is(f.err, wire.ErrFrameTooLarge):
-		ss.log.Warn("skipping oversized frame", "err", f.err)
-		return nil
+		// No frame after it can be found: the caller exits, and the
+		// port owner starts a helper on a fresh stream (doc.go).
+		return fmt.Errorf("%w: %w", ErrCorrupt, f.err)
 	case f.err == io.EOF:
 		return io.EOF
 	case f.err == io.ErrUnexpectedEOF:
@@ -258,9 +272,9 @@ func decode(body []byte) (req wire.Request, err error) {
 	return wire.DecodeRequest(body)
 }
 
-// handle answers a request that needs the Resolver, by its deadline. It
-// holds a slot until the Resolver returns, even when that is after the
-// deadline, so that a Resolver that ignores its context cannot start an
+// handle answers a request that needs the Backend, by its deadline. It
+// holds a slot until the Backend returns, even when that is after the
+// deadline, so that a Backend that ignores its context cannot start an
 // unbounded number of calls.
 func (ss *session) handle(ctx context.Context, req wire.Request, deadline time.Time) {
 	defer ss.inflight.Done()
@@ -308,23 +322,20 @@ func (ss *session) handle(ctx context.Context, req wire.Request, deadline time.T
 	reply(b)
 }
 
-// answer calls the Resolver and encodes its answer.
+// answer calls the Backend and encodes its answer.
 func (ss *session) answer(ctx context.Context, req wire.Request) ([]byte, error) {
 	switch req.Cmd {
 	case wire.Resolve:
-		if d, ok := ss.r.(Dialer); ok {
-			return ss.resolveDial(ctx, d, req)
-		}
-		addr, err := ss.r.Resolve(ctx, req.Host, req.Family)
+		e, err := ss.b.Endpoint(ctx, req.Host, req.Family)
 		if err != nil {
 			return nil, err
 		}
-		if addr, err = matchFamily(addr, req.Family); err != nil {
+		if e.Addr, err = matchFamily(e.Addr, req.Family); err != nil {
 			return nil, err
 		}
-		return wire.AddrReply(req.Tag, addr)
+		return wire.EndpointReply(req.Tag, e)
 	case wire.List:
-		cs, err := ss.r.List(ctx)
+		cs, err := ss.b.List(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -345,7 +356,7 @@ func matchFamily(addr netip.Addr, fam wire.Family) (netip.Addr, error) {
 	case fam == wire.Inet6 && addr.Is6() && !addr.Is4In6():
 		return addr, nil
 	default:
-		return netip.Addr{}, fmt.Errorf("%w: resolver returned %v for %v", wire.ErrNoAddress, addr, fam)
+		return netip.Addr{}, fmt.Errorf("%w: backend returned %v for %v", wire.ErrNoAddress, addr, fam)
 	}
 }
 
@@ -410,4 +421,33 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// EnvTimeout is the port owner's request timeout in milliseconds, which it
+// passes to the helper (doc.go).
+const EnvTimeout = "EPMD_DOCKER_TIMEOUT"
+
+// maxTimeout is the port owner's own limit on EPMD_DOCKER_TIMEOUT.
+const maxTimeout = 60 * time.Second
+
+// TimeoutFromEnv returns the deadline for each request that
+// EPMD_DOCKER_TIMEOUT implies: the owner's timeout less a margin, a quarter
+// of it, so that {error, timeout} reaches the owner before it gives up on
+// its own. Unset or empty is DefaultTimeout (for the owner's default, 2 s).
+func TimeoutFromEnv() (time.Duration, error) {
+	s := strings.TrimSpace(os.Getenv(EnvTimeout))
+	if s == "" {
+		return DefaultTimeout, nil
+	}
+	ms, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || ms == 0 || time.Duration(ms)*time.Millisecond > maxTimeout {
+		return 0, fmt.Errorf("%s=%q: not a number of milliseconds from 1 to %d", EnvTimeout, s, maxTimeout.Milliseconds())
+	}
+	return Deadline(time.Duration(ms) * time.Millisecond), nil
+}
+
+// Deadline is the helper's deadline for a request the port owner gives up
+// on after ownerTimeout: three quarters of it.
+func Deadline(ownerTimeout time.Duration) time.Duration {
+	return ownerTimeout - ownerTimeout/4
 }

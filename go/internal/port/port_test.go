@@ -21,27 +21,28 @@ import (
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
-// fakeResolver answers from a fixed table. Real lookups are tested in the
-// resolve package and end to end under test/.
-type fakeResolver struct {
+// fakeBackend answers from a fixed table. Real lookups are tested in the
+// resolve and reach packages and end to end under test/.
+type fakeBackend struct {
 	hosts   map[string]answer
 	list    []wire.Container
 	listErr error
 }
 
-// answer is what fakeResolver does for one host.
+// answer is what fakeBackend does for one host.
 type answer struct {
 	addr      netip.Addr
+	port      uint16 // dial addr:port directly
 	err       error
 	gate      chan struct{} // if set, wait for it to close before answering
 	ignoreCtx bool          // wait for gate even after ctx ends
 	panics    bool
 }
 
-func (f *fakeResolver) Resolve(ctx context.Context, host string, _ wire.Family) (netip.Addr, error) {
+func (f *fakeBackend) Endpoint(ctx context.Context, host string, _ wire.Family) (wire.Endpoint, error) {
 	a, ok := f.hosts[host]
 	if !ok {
-		return netip.Addr{}, fmt.Errorf("resolve %s: %w", host, wire.ErrNotFound)
+		return wire.Endpoint{}, fmt.Errorf("resolve %s: %w", host, wire.ErrNotFound)
 	}
 	if a.gate != nil {
 		if a.ignoreCtx {
@@ -50,17 +51,17 @@ func (f *fakeResolver) Resolve(ctx context.Context, host string, _ wire.Family) 
 			select {
 			case <-a.gate:
 			case <-ctx.Done():
-				return netip.Addr{}, fmt.Errorf("resolve %s: %w", host, ctx.Err())
+				return wire.Endpoint{}, fmt.Errorf("resolve %s: %w", host, ctx.Err())
 			}
 		}
 	}
 	if a.panics {
-		panic("fake resolver panics")
+		panic("fake backend panics")
 	}
-	return a.addr, a.err
+	return wire.Endpoint{Addr: a.addr, Port: a.port}, a.err
 }
 
-func (f *fakeResolver) List(context.Context) ([]wire.Container, error) {
+func (f *fakeBackend) List(context.Context) ([]wire.Container, error) {
 	return f.list, f.listErr
 }
 
@@ -104,7 +105,7 @@ func pong(tag uint32) []byte { return must(wire.PongReply(tag, testVersion)) }
 func errReply(tag uint32, err error) []byte { return must(wire.ErrorReply(tag, err)) }
 
 func addrReply(tag uint32, addr string) []byte {
-	return must(wire.AddrReply(tag, netip.MustParseAddr(addr)))
+	return must(wire.EndpointReply(tag, wire.Endpoint{Addr: netip.MustParseAddr(addr)}))
 }
 
 // show renders a reply body as a term for failure messages.
@@ -268,7 +269,7 @@ func (h *harness) finish() error {
 }
 
 func TestServeAnswers(t *testing.T) {
-	r := &fakeResolver{
+	r := &fakeBackend{
 		hosts: map[string]answer{
 			"web":     {addr: web4},
 			"web6":    {addr: web6},
@@ -280,6 +281,9 @@ func TestServeAnswers(t *testing.T) {
 			"slow":    {err: fmt.Errorf("inspect: %w", context.DeadlineExceeded)},
 			"weird":   {err: errors.New("something nobody classified")},
 			"boom":    {panics: true},
+			"pub":     {addr: netip.MustParseAddr("127.0.0.1"), port: 32768},
+			"pub6":    {addr: netip.MustParseAddr("::1"), port: 9100},
+			"bare":    {err: fmt.Errorf("container bare: %w", wire.ErrNotPublished)},
 		},
 		list: []wire.Container{
 			{ID: "3f2a9c1b0d4e", Name: "web", Hostname: "3f2a9c1b0d4e", Addr: web4},
@@ -307,6 +311,12 @@ func TestServeAnswers(t *testing.T) {
 		{"unclassified error", resolve(11, "weird", "inet"), errReply(11, wire.ErrUnavailable)},
 		{"resolver panics", resolve(12, "boom", "inet"), errReply(12, wire.ErrUnavailable)},
 		{"list", list(13), must(wire.ListReply(13, r.list))},
+		// {17, {ok, {127,0,0,1}, 32768}}: as term_to_binary/1 writes it, but
+		// for the atom ok in SMALL_ATOM_UTF8_EXT (119) where erl writes
+		// ATOM_EXT (100, 0, 2); binary_to_term/2 reads both.
+		{"published port", resolve(17, "pub", "inet"), []byte{131, 104, 2, 97, 17, 104, 3, 119, 2, 111, 107, 104, 4, 97, 127, 97, 0, 97, 0, 97, 1, 98, 0, 0, 128, 0}},
+		{"published, wrong family", resolve(18, "pub6", "inet"), errReply(18, wire.ErrNoAddress)},
+		{"not published", resolve(19, "bare", "inet"), errReply(19, wire.ErrNotPublished)},
 		{"charlist host", body(etf.Tuple{uint32(14), etf.Tuple{etf.Atom("resolve"), "web", etf.Atom("inet")}}), addrReply(14, "172.17.0.2")},
 		{"bad host", resolve(15, "$(rm -rf /);", "inet"), errReply(15, wire.ErrBadHost)},
 		{"unknown command", body(etf.Tuple{uint32(16), etf.Atom("foo")}), errReply(16, wire.ErrBadRequest)},
@@ -314,7 +324,7 @@ func TestServeAnswers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := start(t, t.Context(), &Server{Resolver: r})
+				h := start(t, t.Context(), &Server{Backend: r})
 				h.send(tc.req)
 				h.expect(tc.want)
 				// The server is still alive.
@@ -330,8 +340,8 @@ func TestServeAnswers(t *testing.T) {
 
 func TestServeListError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := &fakeResolver{listErr: fmt.Errorf("list: %w", wire.ErrUnavailable)}
-		h := start(t, t.Context(), &Server{Resolver: r})
+		r := &fakeBackend{listErr: fmt.Errorf("list: %w", wire.ErrUnavailable)}
+		h := start(t, t.Context(), &Server{Backend: r})
 		h.send(list(1))
 		h.expect(errReply(1, wire.ErrUnavailable))
 		if err := h.finish(); err != nil {
@@ -344,11 +354,11 @@ func TestServeListError(t *testing.T) {
 func TestServeOutOfOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		r := &fakeResolver{hosts: map[string]answer{
+		r := &fakeBackend{hosts: map[string]answer{
 			"a": {addr: web4, gate: gate},
 			"b": {addr: web6},
 		}}
-		h := start(t, t.Context(), &Server{Resolver: r})
+		h := start(t, t.Context(), &Server{Backend: r})
 		h.send(resolve(1, "a", "inet"), resolve(2, "b", "inet6"), ping(3))
 		h.expectAnyOrder(addrReply(2, "fd00::2"), pong(3))
 		h.expectNone()
@@ -366,11 +376,11 @@ func TestServeOutOfOrder(t *testing.T) {
 func TestServeDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		r := &fakeResolver{hosts: map[string]answer{
+		r := &fakeBackend{hosts: map[string]answer{
 			"stuck":  {addr: web4, gate: gate, ignoreCtx: true},
 			"polite": {addr: web4, gate: gate},
 		}}
-		h := start(t, t.Context(), &Server{Resolver: r, Timeout: time.Second})
+		h := start(t, t.Context(), &Server{Backend: r, Timeout: time.Second})
 		t0 := time.Now()
 		h.send(resolve(1, "stuck", "inet"), resolve(2, "polite", "inet"))
 		h.expectNone()
@@ -395,11 +405,11 @@ func TestServeDeadline(t *testing.T) {
 func TestServeMaxInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		r := &fakeResolver{hosts: map[string]answer{
+		r := &fakeBackend{hosts: map[string]answer{
 			"stuck": {addr: web4, gate: gate, ignoreCtx: true},
 			"web":   {addr: web4},
 		}}
-		h := start(t, t.Context(), &Server{Resolver: r, Timeout: time.Second, MaxInFlight: 2})
+		h := start(t, t.Context(), &Server{Backend: r, Timeout: time.Second, MaxInFlight: 2})
 		h.send(resolve(1, "stuck", "inet"), resolve(2, "stuck", "inet"), ping(3))
 		h.expect(pong(3))
 		h.send(resolve(4, "web", "inet"))
@@ -427,7 +437,8 @@ func (zeros) Read(p []byte) (int, error) { return len(p), nil }
 // must be answered; then the input ends and Serve must return nil. A
 // {packet,4} stream cannot recover from a length prefix that overstates its
 // frame, so truncation is tested on terms (every prefix of a request, each in
-// a frame of its own) and, in TestServeTruncatedAtEnd, at the end of input.
+// a frame of its own) and, in TestServeTruncatedAtEnd, at the end of input;
+// an oversized prefix in TestServeCorrupt.
 func TestServeHostileInput(t *testing.T) {
 	resolveABC := resolve(7, "abc", "inet")
 	type piece struct {
@@ -437,8 +448,6 @@ func TestServeHostileInput(t *testing.T) {
 		warns int      // log lines at level WARN
 	}
 	pieces := []piece{
-		{"oversized prefix 0xFFFFFFFF", io.MultiReader(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff}), io.LimitReader(zeros{}, 0xFFFFFFFF)), nil, 1},
-		{"oversized by one", io.MultiReader(bytes.NewReader([]byte{0, 1, 0, 1}), io.LimitReader(zeros{}, wire.MaxFrame+1)), nil, 1},
 		{"empty frame", bytes.NewReader(framed(nil)), nil, 1},
 		{"not ETF", bytes.NewReader(framed([]byte("GET / HTTP/1.1\r\n\r\n"))), nil, 1},
 		{"iiiii0", bytes.NewReader(framed([]byte("iiiii0"))), nil, 1},
@@ -476,7 +485,7 @@ func TestServeHostileInput(t *testing.T) {
 		}
 		var out bytes.Buffer
 		var log testLog
-		s := &Server{Resolver: &fakeResolver{}, Log: log.logger(), Version: testVersion}
+		s := &Server{Backend: &fakeBackend{}, Log: log.logger(), Version: testVersion}
 		if err := s.Serve(t.Context(), io.MultiReader(ins...), &out); err != nil {
 			t.Fatalf("Serve: got %v, want nil", err)
 		}
@@ -501,13 +510,30 @@ func TestServeHostileInput(t *testing.T) {
 	})
 }
 
+// TestServeCorrupt: a length prefix over wire.MaxFrame ends Serve at once
+// with ErrCorrupt, without reading the body it declares (endless here).
+func TestServeCorrupt(t *testing.T) {
+	for _, prefix := range [][]byte{{0xff, 0xff, 0xff, 0xff}, {0, 1, 0, 1}} {
+		synctest.Test(t, func(t *testing.T) {
+			in := io.MultiReader(bytes.NewReader(framed(ping(1))), bytes.NewReader(prefix), zeros{})
+			var out bytes.Buffer
+			var log testLog
+			s := &Server{Backend: &fakeBackend{}, Version: testVersion, Log: log.logger()}
+			err := s.Serve(t.Context(), in, &out)
+			if !errors.Is(err, ErrCorrupt) || !errors.Is(err, wire.ErrFrameTooLarge) {
+				t.Fatalf("prefix %x: Serve: got %v, want ErrCorrupt", prefix, err)
+			}
+		})
+	}
+}
+
 func TestServeTruncatedAtEnd(t *testing.T) {
 	full := framed(resolve(7, "abc", "inet"))
 	for n := range len(full) {
 		synctest.Test(t, func(t *testing.T) {
 			in := io.MultiReader(bytes.NewReader(framed(ping(1))), bytes.NewReader(full[:n]))
 			var out bytes.Buffer
-			s := &Server{Resolver: &fakeResolver{}, Version: testVersion}
+			s := &Server{Backend: &fakeBackend{}, Version: testVersion}
 			if err := s.Serve(t.Context(), in, &out); err != nil {
 				t.Fatalf("cut at %d: Serve: got %v, want nil", n, err)
 			}
@@ -523,8 +549,8 @@ func TestServeTruncatedAtEnd(t *testing.T) {
 func TestServeEOFWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		r := &fakeResolver{hosts: map[string]answer{"a": {addr: web4, gate: gate}}}
-		h := start(t, t.Context(), &Server{Resolver: r})
+		r := &fakeBackend{hosts: map[string]answer{"a": {addr: web4, gate: gate}}}
+		h := start(t, t.Context(), &Server{Backend: r})
 		h.send(resolve(1, "a", "inet"))
 		h.in.Close()
 		synctest.Wait()
@@ -543,7 +569,7 @@ func TestServeEOFWaits(t *testing.T) {
 
 func TestServeEmptyInput(t *testing.T) {
 	var out bytes.Buffer
-	if err := Serve(t.Context(), strings.NewReader(""), &out, &fakeResolver{}, nil); err != nil {
+	if err := Serve(t.Context(), strings.NewReader(""), &out, &fakeBackend{}, nil); err != nil {
 		t.Fatalf("got %v, want nil", err)
 	}
 	if out.Len() != 0 {
@@ -556,9 +582,9 @@ func TestServeEmptyInput(t *testing.T) {
 func TestServeCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
-		r := &fakeResolver{hosts: map[string]answer{"stuck": {addr: web4, gate: gate, ignoreCtx: true}}}
+		r := &fakeBackend{hosts: map[string]answer{"stuck": {addr: web4, gate: gate, ignoreCtx: true}}}
 		ctx, cancel := context.WithCancel(t.Context())
-		h := start(t, ctx, &Server{Resolver: r})
+		h := start(t, ctx, &Server{Backend: r})
 		h.send(resolve(1, "stuck", "inet"), ping(2))
 		h.expect(pong(2))
 		cancel()
@@ -584,7 +610,7 @@ func TestServeWriteError(t *testing.T) {
 		inR, inW := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			done <- (&Server{Resolver: &fakeResolver{}}).Serve(t.Context(), inR, failWriter{boom})
+			done <- (&Server{Backend: &fakeBackend{}}).Serve(t.Context(), inR, failWriter{boom})
 		}()
 		if _, err := inW.Write(framed(ping(1))); err != nil {
 			t.Fatal(err)
@@ -600,7 +626,7 @@ func TestServeReadError(t *testing.T) {
 	boom := errors.New("read failed")
 	in := io.MultiReader(bytes.NewReader(framed(ping(1))), errReader{boom})
 	var out bytes.Buffer
-	err := Serve(t.Context(), in, &out, &fakeResolver{}, nil)
+	err := Serve(t.Context(), in, &out, &fakeBackend{}, nil)
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v, want %v", err, boom)
 	}
@@ -625,8 +651,8 @@ func TestServeNoResolver(t *testing.T) {
 func TestServeNoLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	gate := make(chan struct{})
-	r := &fakeResolver{hosts: map[string]answer{"a": {addr: web4, gate: gate}, "b": {addr: web4}}}
-	h := start(t, t.Context(), &Server{Resolver: r, Timeout: 5 * time.Second})
+	r := &fakeBackend{hosts: map[string]answer{"a": {addr: web4, gate: gate}, "b": {addr: web4}}}
+	h := start(t, t.Context(), &Server{Backend: r, Timeout: 5 * time.Second})
 	h.send(resolve(1, "a", "inet"), resolve(2, "b", "inet"), ping(3), []byte("garbage"))
 	h.expectAnyOrder(addrReply(2, "172.17.0.2"), pong(3))
 	close(gate)

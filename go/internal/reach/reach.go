@@ -12,7 +12,7 @@
 // The mode is EPMD_DOCKER_MODE:
 //
 //	direct     container addresses, epmd inside the container
-//	published  published ports (resolve.DistPortLabel names the port)
+//	published  published ports (DistPortLabel names the port)
 //	auto       published for Docker Desktop, rootless and remote daemons,
 //	           else direct (the default)
 //
@@ -32,7 +32,6 @@ import (
 	"sync"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
-	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -202,7 +201,7 @@ type Way struct {
 }
 
 // WayOf says how a container that publishes p is reached, for family fam.
-func (dec Decision) WayOf(p resolve.Published, fam wire.Family) Way {
+func (dec Decision) WayOf(p PublishedPorts, fam wire.Family) Way {
 	if dec.Mode != Published {
 		return Way{Mode: Direct}
 	}

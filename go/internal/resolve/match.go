@@ -45,7 +45,11 @@ type candidate struct {
 	networkMode                       string
 	networks                          []endpoint
 	joins                             string // ID of the container whose network stack it shares
-	published                         Published
+	// What reach needs to tell how the container is reached: its
+	// labels from the list (always current), its bindings from the
+	// inspect results (fixed while its endpoints are).
+	labels map[string]string
+	ports  []docker.Port
 }
 
 // endpoint is one network of a candidate.
@@ -69,7 +73,8 @@ func newCandidate(c docker.Container, d docker.Details) candidate {
 		lhostname:   strings.ToLower(d.Hostname),
 		lservice:    strings.ToLower(c.Labels[ComposeServiceLabel]),
 		networkMode: c.NetworkMode,
-		published:   publishedOf(c, d),
+		labels:      c.Labels,
+		ports:       d.Ports,
 	}
 	if d.Hostname != "" && d.Domainname != "" {
 		cd.lfqdn = strings.ToLower(d.Hostname + "." + d.Domainname)

@@ -281,8 +281,13 @@ func (r *Resolver) addAnswer(k key, m Match) {
 	}
 }
 
-// Match is a resolved name, with the details a person needs to see why.
+// Match is a resolved name: the container found, with what Docker says
+// about it (addresses per network, port bindings, labels), from which
+// package reach tells how it is reached, and the details a person needs to
+// see why.
 type Match struct {
+	// Addr is the container's own address of the family asked for, on
+	// Network (see the package comment).
 	Addr netip.Addr
 	// Container is the container found; Container.Addr equals Addr.
 	Container wire.Container
@@ -291,8 +296,19 @@ type Match struct {
 	Network string
 	// Forms lists every form by which the name designates the container.
 	Forms []Form
-	// Published is what the container publishes (see published.go).
-	Published Published
+	// Networks are all the container's networks, sorted by name (for
+	// one on another's stack, that container's).
+	Networks []Network
+	// Ports are its published bindings, Labels its labels. Shared with
+	// the resolver: read only.
+	Ports  []docker.Port
+	Labels map[string]string
+}
+
+// Network is one network of a matched container and its addresses there.
+type Network struct {
+	Name       string
+	IPv4, IPv6 netip.Addr // zero when it has none of that family
 }
 
 // New returns a Resolver that reads from api.
@@ -370,19 +386,18 @@ func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Ma
 	return m, err
 }
 
-// Peek answers like Resolve from what the resolver holds in memory (the
+// Peek answers like Lookup from what the resolver holds in memory (the
 // answer caches, then the container set), without asking Docker and so
 // without waiting; answered is false when only a round can tell, and the
-// caller should then call Resolve. It lets a caller that serves many
+// caller should then call Lookup. It lets a caller that serves many
 // requests answer the common case where the request arrives, and give
 // only the rest a goroutine of their own.
-func (r *Resolver) Peek(host string, fam wire.Family) (addr netip.Addr, answered bool, err error) {
+func (r *Resolver) Peek(host string, fam wire.Family) (m Match, answered bool, err error) {
 	k, err := newKey(host, fam)
 	if err != nil {
-		return netip.Addr{}, true, err
+		return Match{}, true, err
 	}
-	m, ok, err := r.peek(k, host)
-	return m.Addr, ok, err
+	return r.peek(k, host)
 }
 
 func newKey(host string, fam wire.Family) (key, error) {
@@ -429,13 +444,24 @@ func (r *Resolver) answer(cands []candidate, k key, given string) (Match, error)
 		return Match{}, fmt.Errorf("resolve %q as %v: %w (container %s, %s)",
 			given, k.fam, wire.ErrNoAddress, h.c.name, shortID(h.c.id))
 	}
+	return matchOf(h, network, addr), nil
+}
+
+// matchOf is the Match of hit h, at addr on network.
+func matchOf(h hit, network string, addr netip.Addr) Match {
+	nets := make([]Network, len(h.c.networks))
+	for i, e := range h.c.networks {
+		nets[i] = Network{Name: e.network, IPv4: e.ipv4, IPv6: e.ipv6}
+	}
 	return Match{
 		Addr:      addr,
 		Container: wire.Container{ID: h.c.id, Name: h.c.name, Hostname: h.c.hostname, Addr: addr},
 		Network:   network,
 		Forms:     h.forms,
-		Published: h.c.published,
-	}, nil
+		Networks:  nets,
+		Ports:     h.c.ports,
+		Labels:    h.c.labels,
+	}
 }
 
 func (r *Resolver) purgeAnswersLocked() {
@@ -461,17 +487,34 @@ func (r *Resolver) store(gen uint64, add func()) {
 // address that a lookup by its hostname would return (zero if it has none).
 // It always asks Docker.
 func (r *Resolver) List(ctx context.Context) ([]wire.Container, error) {
+	ms, err := r.Running(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.Container, len(ms))
+	for i, m := range ms {
+		out[i] = m.Container
+	}
+	return out, nil
+}
+
+// Running returns every running container, sorted by name, as a lookup of
+// its hostname for inet would match it (Addr zero if it has none; Forms
+// empty). It always asks Docker.
+func (r *Resolver) Running(ctx context.Context) ([]Match, error) {
 	rd, err := r.fetch(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]wire.Container, 0, len(rd.cands))
+	out := make([]Match, 0, len(rd.cands))
 	for i := range rd.cands {
-		c := &rd.cands[i]
-		_, addr, _ := choose(hit{c: c, forms: []Form{FormHostname}}, wire.Inet, r.network)
-		out = append(out, wire.Container{ID: c.id, Name: c.name, Hostname: c.hostname, Addr: addr})
+		h := hit{c: &rd.cands[i], forms: []Form{FormHostname}}
+		network, addr, _ := choose(h, wire.Inet, r.network)
+		m := matchOf(h, network, addr)
+		m.Forms = nil
+		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b wire.Container) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Match) int { return strings.Compare(a.Container.Name, b.Container.Name) })
 	return out, nil
 }
 

@@ -367,7 +367,8 @@ func TestPeek(t *testing.T) {
 	r := New(f, Config{TTL: time.Hour, NegativeTTL: time.Hour})
 	peek := func(host string, wantOK bool, want string, wantErr error) {
 		t.Helper()
-		a, ok, err := r.Peek(host, wire.Inet)
+		m, ok, err := r.Peek(host, wire.Inet)
+		a := m.Addr
 		if ok != wantOK || (want != "" && a.String() != want) || !errors.Is(err, wantErr) {
 			t.Fatalf("Peek(%s): got %v, %v, %v; want %v, %q, %v", host, a, ok, err, wantOK, want, wantErr)
 		}
@@ -413,8 +414,8 @@ func TestCachesExpireAtTheirTTL(t *testing.T) {
 	}
 	time.Sleep(80 * time.Millisecond)
 	for _, host := range []string{"web", "nosuch"} {
-		if a, ok, err := r.Peek(host, wire.Inet); ok {
-			t.Fatalf("%s: got %v, %v from a cache older than its TTL", host, a, err)
+		if m, ok, err := r.Peek(host, wire.Inet); ok {
+			t.Fatalf("%s: got %v, %v from a cache older than its TTL", host, m.Addr, err)
 		}
 	}
 }

@@ -6,8 +6,10 @@
 // # Framing
 //
 // Both directions use Erlang's {packet,4} framing: a 4-byte big-endian length,
-// then that many bytes of body. A body longer than MaxFrame (64 KiB) is never
-// read into memory: the helper discards it and logs one line. The port owner
+// then that many bytes of body. A length prefix over MaxFrame (64 KiB) means
+// the stream is corrupt (no request comes near that size, so the owner did
+// not write it, and the frames after it cannot be found): the helper reads
+// nothing more, logs one line and exits at once with status 65. The port owner
 // undoes the framing itself rather than leaving it to the port driver, which
 // would allocate whatever a length prefix declares: it takes a reply longer
 // than 16 MiB for a helper that wrote something other than a frame (a stray

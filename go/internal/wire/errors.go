@@ -18,6 +18,11 @@ var (
 	// ErrNoAddress means the container exists but has no address of the
 	// requested family. Sent as no_address.
 	ErrNoAddress = errors.New("container has no address of that family")
+	// ErrNotPublished means the container was found, but it is to be
+	// reached through a published port (EPMD_DOCKER_MODE) and publishes
+	// none that can be told to be its distribution port. Sent as
+	// not_published.
+	ErrNotPublished = errors.New("container publishes no distribution port")
 	// ErrUnavailable means the Docker daemon cannot be reached or did not
 	// give a usable answer. Sent as docker_unavailable.
 	ErrUnavailable = errors.New("docker daemon unavailable")
@@ -57,6 +62,7 @@ const (
 	ReasonNotFound          Reason = "not_found"
 	ReasonAmbiguous         Reason = "ambiguous" // sent as {ambiguous, [binary()]}
 	ReasonNoAddress         Reason = "no_address"
+	ReasonNotPublished      Reason = "not_published"
 	ReasonDockerUnavailable Reason = "docker_unavailable"
 	ReasonTimeout           Reason = "timeout"
 	ReasonBadHost           Reason = "bad_host"

@@ -14,8 +14,8 @@ import (
 const MaxFrame = 64 << 10
 
 // ErrFrameTooLarge reports a frame whose declared length exceeds MaxFrame
-// (from ReadFrame, after its body was skipped, so the stream is still in
-// step) or does not fit in the 4-byte length prefix (from WriteFrame).
+// (from ReadFrame: the stream is corrupt) or does not fit in the 4-byte
+// length prefix (from WriteFrame).
 var ErrFrameTooLarge = errors.New("frame too large")
 
 // ReadFrame reads one {packet,4} frame from r and returns its body.
@@ -37,15 +37,9 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n > MaxFrame {
-		// Discarding keeps the stream in step; allocating n bytes is what a
-		// hostile prefix such as 0xFFFFFFFF wants us to do.
-		if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
-			if err == io.EOF {
-				return nil, io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("skip oversized frame: %w", err)
-		}
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrame)
+		// Allocating n bytes is what a hostile prefix such as 0xFFFFFFFF
+		// wants; reading them, a corrupt stream's end.
+		return nil, fmt.Errorf("%w: a length prefix of %d bytes, limit %d: the input is corrupt", ErrFrameTooLarge, n, MaxFrame)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {

@@ -47,8 +47,9 @@ func FuzzReadFrame(f *testing.F) {
 				}
 				continue
 			case errors.Is(err, ErrFrameTooLarge):
-				consumed = len(data) - r.Len()
-				continue
+				if got := len(data) - r.Len(); got != consumed+4 {
+					t.Fatalf("oversized prefix: consumed %d bytes, want %d (the prefix)", got, consumed+4)
+				}
 			case err == io.EOF:
 				if r.Len() != 0 || consumed != len(data) {
 					t.Fatalf("io.EOF with %d bytes unread, %d consumed of %d", r.Len(), consumed, len(data))

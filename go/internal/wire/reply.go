@@ -20,20 +20,46 @@ type Container struct {
 // for WriteFrame. Text goes out as []byte, because ergo encodes a Go string
 // as a charlist.
 
-// PongReply builds {Tag, {pong, Version}}.
+// Protocol is the version of the grammar in the package comment, sent in
+// every pong. It changes whenever the grammar does in a way that an owner
+// written for the previous one would misread: 1 had no pushes and a pong
+// without it, 2 added pushes, endpoint replies and exit statuses.
+const Protocol = 2
+
+// PongReply builds {Tag, {pong, Version, Protocol}}.
 func PongReply(tag uint32, version string) ([]byte, error) {
-	return reply(tag, etf.Tuple{etf.Atom("pong"), []byte(version)})
+	return reply(tag, etf.Tuple{etf.Atom("pong"), []byte(version), Protocol})
 }
 
-// AddrReply builds {Tag, {ok, Ip}}, Ip being a 4-tuple for an IPv4 address
-// and an 8-tuple for an IPv6 one (an IPv4-mapped one included: unmapping is
-// the caller's choice). A zone is dropped: inet:ip_address() has none.
-func AddrReply(tag uint32, addr netip.Addr) ([]byte, error) {
-	ip, err := ipTerm(addr)
+// Endpoint is the answer to a resolve: where a node is reached. With Port
+// zero, Addr is where to ask epmd for the node's port ({ok, Ip}); otherwise
+// Addr:Port is dialled directly, skipping epmd ({ok, Ip, Port}).
+type Endpoint struct {
+	Addr netip.Addr
+	Port uint16 // 0: ask the epmd at Addr
+}
+
+// String is Addr, or Addr:Port when the port is known.
+func (e Endpoint) String() string {
+	if e.Port == 0 {
+		return e.Addr.String()
+	}
+	return netip.AddrPortFrom(e.Addr, e.Port).String()
+}
+
+// EndpointReply builds {Tag, {ok, Ip}} or {Tag, {ok, Ip, Port}}, Ip being a
+// 4-tuple for an IPv4 address and an 8-tuple for an IPv6 one (an
+// IPv4-mapped one included: unmapping is the caller's choice). A zone is
+// dropped: inet:ip_address() has none.
+func EndpointReply(tag uint32, e Endpoint) ([]byte, error) {
+	ip, err := ipTerm(e.Addr)
 	if err != nil {
 		return nil, err
 	}
-	return reply(tag, etf.Tuple{etf.Atom("ok"), ip})
+	if e.Port == 0 {
+		return reply(tag, etf.Tuple{etf.Atom("ok"), ip})
+	}
+	return reply(tag, etf.Tuple{etf.Atom("ok"), ip, int(e.Port)})
 }
 
 // ListReply builds {Tag, {ok, [{Id, Name, Hostname, Ip | none}]}}.

@@ -16,15 +16,26 @@ var replyCases = []struct {
 	build func() ([]byte, error)
 	want  string // Erlang source
 }{
-	{"pong", func() ([]byte, error) { return PongReply(0, "0.1.0") }, `{0,{pong,<<"0.1.0">>}}`},
-	{"pong empty version", func() ([]byte, error) { return PongReply(1, "") }, `{1,{pong,<<>>}}`},
-	{"ipv4", func() ([]byte, error) { return AddrReply(7, netip.MustParseAddr("172.17.0.2")) }, `{7,{ok,{172,17,0,2}}}`},
-	{"ipv4 tag 256", func() ([]byte, error) { return AddrReply(256, netip.MustParseAddr("255.0.0.1")) }, `{256,{ok,{255,0,0,1}}}`},
-	{"ipv6", func() ([]byte, error) { return AddrReply(1<<31, netip.MustParseAddr("fd00:dead:beef::1")) },
+	{"pong", func() ([]byte, error) { return PongReply(0, "0.1.0") }, `{0,{pong,<<"0.1.0">>,2}}`},
+	{"pong empty version", func() ([]byte, error) { return PongReply(1, "") }, `{1,{pong,<<>>,2}}`},
+	{"dial ipv4", func() ([]byte, error) { return EndpointReply(8, ep("127.0.0.1", 32768)) }, `{8,{ok,{127,0,0,1},32768}}`},
+	{"dial ipv6", func() ([]byte, error) { return EndpointReply(9, ep("::1", 9100)) }, `{9,{ok,{0,0,0,0,0,0,0,1},9100}}`},
+	{"not published", func() ([]byte, error) { return ErrorReply(5, ErrNotPublished) }, `{5,{error,not_published}}`},
+	{"push stream up", func() ([]byte, error) { return StreamUp().Encode() }, `{push,{stream,up}}`},
+	{"push stream down", func() ([]byte, error) { return StreamDown().Encode() }, `{push,{stream,down}}`},
+	{"push invalidate all", func() ([]byte, error) { return InvalidateAll().Encode() }, `{push,{invalidate,all}}`},
+	{"push invalidate hosts", func() ([]byte, error) { return Invalidate([]string{"web", "3f2a9c1b0d4e"}).Encode() },
+		`{push,{invalidate,[<<"web">>,<<"3f2a9c1b0d4e">>]}}`},
+	{"push invalidate none", func() ([]byte, error) { return Invalidate(nil).Encode() }, `{push,{invalidate,[]}}`},
+	{"push fatal", func() ([]byte, error) { return Fatal("EPMD_DOCKER_TTL=\"bogus\": not a duration").Encode() },
+		`{push,{fatal,<<"EPMD_DOCKER_TTL=\"bogus\": not a duration">>}}`},
+	{"ipv4", func() ([]byte, error) { return EndpointReply(7, ep("172.17.0.2", 0)) }, `{7,{ok,{172,17,0,2}}}`},
+	{"ipv4 tag 256", func() ([]byte, error) { return EndpointReply(256, ep("255.0.0.1", 0)) }, `{256,{ok,{255,0,0,1}}}`},
+	{"ipv6", func() ([]byte, error) { return EndpointReply(1<<31, ep("fd00:dead:beef::1", 0)) },
 		`{2147483648,{ok,{16#fd00,16#dead,16#beef,0,0,0,0,1}}}`},
-	{"ipv6 with zone", func() ([]byte, error) { return AddrReply(1<<32-1, netip.MustParseAddr("fe80::ffff%eth0")) },
+	{"ipv6 with zone", func() ([]byte, error) { return EndpointReply(1<<32-1, ep("fe80::ffff%eth0", 0)) },
 		`{4294967295,{ok,{16#fe80,0,0,0,0,0,0,16#ffff}}}`},
-	{"ipv4-mapped ipv6", func() ([]byte, error) { return AddrReply(2, netip.MustParseAddr("::ffff:10.0.0.1")) },
+	{"ipv4-mapped ipv6", func() ([]byte, error) { return EndpointReply(2, ep("::ffff:10.0.0.1", 0)) },
 		`{2,{ok,{0,0,0,0,0,16#ffff,16#0a00,1}}}`},
 	{"empty list", func() ([]byte, error) { return ListReply(3, nil) }, `{3,{ok,[]}}`},
 	{"list", func() ([]byte, error) {
@@ -103,7 +114,7 @@ func TestReplyGolden(t *testing.T) {
 		want  string // term_to_binary/1 of the term in the comment, OTP 26+
 	}{
 		// {7,{ok,{172,17,0,2}}}
-		{"ipv4", func() ([]byte, error) { return AddrReply(7, netip.MustParseAddr("172.17.0.2")) },
+		{"ipv4", func() ([]byte, error) { return EndpointReply(7, ep("172.17.0.2", 0)) },
 			"\x83h\x02a\x07h\x02w\x02okh\x04a\xaca\x11a\x00a\x02"},
 		// {256,{error,not_found}}
 		{"error", func() ([]byte, error) { return ErrorReply(256, ErrNotFound) },
@@ -117,8 +128,13 @@ func TestReplyGolden(t *testing.T) {
 	}
 }
 
-func TestAddrReplyInvalid(t *testing.T) {
-	if b, err := AddrReply(1, netip.Addr{}); err == nil {
+// ep is an Endpoint for tests.
+func ep(addr string, port uint16) Endpoint {
+	return Endpoint{Addr: netip.MustParseAddr(addr), Port: port}
+}
+
+func TestEndpointReplyInvalid(t *testing.T) {
+	if b, err := EndpointReply(1, Endpoint{}); err == nil {
 		t.Errorf("got %q, nil; want an error", b)
 	}
 }
@@ -137,6 +153,7 @@ func TestReasonOf(t *testing.T) {
 		{context.DeadlineExceeded, ReasonTimeout},
 		{os.ErrDeadlineExceeded, ReasonTimeout},
 		{fmt.Errorf("%w: %w", ErrUnavailable, context.DeadlineExceeded), ReasonTimeout},
+		{fmt.Errorf("x: %w", ErrNotPublished), ReasonNotPublished},
 		{ErrBadHost, ReasonBadHost},
 		{ErrBadRequest, ReasonBadRequest},
 		{context.Canceled, ReasonDockerUnavailable},

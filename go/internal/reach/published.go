@@ -1,7 +1,6 @@
-package resolve
+package reach
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -23,23 +23,22 @@ const DistPortLabel = "epmd_docker.dist_port"
 // may publish its epmd beside the distribution port.
 const epmdPort = 4369
 
-// Published is what a container publishes, as far as reaching its node
+// PublishedPorts is what a container publishes, as far as reaching its node
 // through a published port is concerned.
-type Published struct {
+type PublishedPorts struct {
 	Label string        // the value of DistPortLabel; "" when unset
 	Ports []docker.Port // every published binding
 }
 
-// publishedOf takes a container's label from the list (always current) and
-// its bindings from the inspect results (fixed while its endpoints are).
-func publishedOf(c docker.Container, d docker.Details) Published {
-	return Published{Label: c.Labels[DistPortLabel], Ports: d.Ports}
+// PublishedPortsOf is what the matched container publishes.
+func PublishedPortsOf(m resolve.Match) PublishedPorts {
+	return PublishedPorts{Label: m.Labels[DistPortLabel], Ports: m.Ports}
 }
 
 // DistPort returns the container-side distribution port: the label's, or
 // the only published TCP port. The error wraps wire.ErrNotPublished and
 // says why.
-func (p Published) DistPort() (uint16, error) {
+func (p PublishedPorts) DistPort() (uint16, error) {
 	if p.Label != "" {
 		s := strings.TrimSuffix(strings.TrimSpace(p.Label), "/tcp")
 		n, err := strconv.ParseUint(s, 10, 16)
@@ -79,7 +78,7 @@ func (p Published) DistPort() (uint16, error) {
 // when the daemon is remote, else at this host's loopback address. Errors
 // wrap wire.ErrNotPublished, or wire.ErrNoAddress when the port is
 // published for the other family only.
-func (p Published) Dial(fam wire.Family, remote netip.Addr) (netip.AddrPort, error) {
+func (p PublishedPorts) Dial(fam wire.Family, remote netip.Addr) (netip.AddrPort, error) {
 	port, err := p.DistPort()
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -101,9 +100,9 @@ func (p Published) Dial(fam wire.Family, remote netip.Addr) (netip.AddrPort, err
 			}
 			ip = remote.Unmap()
 		case ip.IsUnspecified() && fam == wire.Inet:
-			ip = loopback4
+			ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 		case ip.IsUnspecified():
-			ip = loopback6
+			ip = netip.IPv6Loopback()
 		case ip.IsLoopback() && remote.IsValid():
 			// The remote host's own loopback: not ours.
 			loopbacks = true
@@ -119,18 +118,4 @@ func (p Published) Dial(fam wire.Family, remote netip.Addr) (netip.AddrPort, err
 		return netip.AddrPort{}, fmt.Errorf("%w: %d/tcp is published on all addresses, but the daemon host %v is not a %v address", wire.ErrNoAddress, port, remote, fam)
 	}
 	return netip.AddrPort{}, fmt.Errorf("%w: %d/tcp is not published for %v", wire.ErrNoAddress, port, fam)
-}
-
-// PublishedAll returns what every running container publishes, by full ID.
-// It asks Docker, as List does.
-func (r *Resolver) PublishedAll(ctx context.Context) (map[string]Published, error) {
-	rd, err := r.fetch(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	out := make(map[string]Published, len(rd.cands))
-	for _, c := range rd.cands {
-		out[c.id] = c.published
-	}
-	return out, nil
 }
