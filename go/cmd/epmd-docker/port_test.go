@@ -276,4 +276,3 @@ func TestPortTimeout(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
-
