@@ -36,6 +36,11 @@ import (
 type Backend interface {
 	// Endpoint returns where the node of host is reached, for family fam.
 	Endpoint(ctx context.Context, host string, fam wire.Family) (wire.Endpoint, error)
+	// Peek is Endpoint answered from memory, at once, never waiting;
+	// answered is false when only Endpoint can tell. It is called on the
+	// goroutine that reads requests, so that the common case is answered
+	// where it arrives, never behind slow lookups.
+	Peek(host string, fam wire.Family) (e wire.Endpoint, answered bool, err error)
 	// List returns the running containers.
 	List(ctx context.Context) ([]wire.Container, error)
 }
@@ -62,11 +67,17 @@ type Server struct {
 	// Timeout bounds each request from the moment it is read to its reply,
 	// including any wait for a slot; a request still unanswered then gets
 	// {error, timeout}, even if the Backend ignores its context.
+	// TimeoutFromEnv gives the one the port owner asks for.
 	Timeout time.Duration
 	// MaxInFlight bounds the Backend calls running at once. When all are
-	// busy, reading waits for a slot, at most until the waiting request's
-	// deadline, which then answers it with timeout.
+	// busy, a request waits for a slot, at most until its deadline, which
+	// then answers it with timeout; reading goes on meanwhile, so that
+	// pings and answers from memory are never held up.
 	MaxInFlight int
+	// Pushes, if not nil, are written as {push, Event} frames, in the
+	// order received, through the same writer as the replies, until the
+	// channel closes or the stream ends.
+	Pushes <-chan wire.Push
 }
 
 // Serve is (&Server{Backend: b, Log: log}).Serve(ctx, in, out).
@@ -121,12 +132,14 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		n = DefaultMaxInFlight
 	}
 	ss.slots = make(chan struct{}, n)
+	ss.waiting = make(chan struct{}, maxWaiting)
 
 	frames := make(chan frame)
 	go ss.read(ctx, in, frames)
 	written := make(chan error, 1)
 	go func() { written <- ss.write(ctx, cancel, out) }()
 
+	pushes := s.Pushes
 	var err error
 	for err == nil {
 		select {
@@ -134,6 +147,12 @@ func (s *Server) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 			return context.Cause(ctx)
 		case f := <-frames:
 			err = ss.take(ctx, f)
+		case p, ok := <-pushes:
+			if !ok {
+				pushes = nil
+				continue
+			}
+			ss.push(ctx, p)
 		}
 	}
 	if err == io.EOF {
@@ -170,6 +189,7 @@ type session struct {
 	timeout time.Duration
 
 	slots    chan struct{}  // one token per running Backend call
+	waiting  chan struct{}  // one token per request between read and reply
 	replies  chan []byte    // reply bodies for the writer; closed after inflight
 	inflight sync.WaitGroup // request goroutines
 }
@@ -222,8 +242,10 @@ func (ss *session) take(ctx context.Context, f frame) error {
 }
 
 // dispatch decodes a request and answers it, or starts a goroutine to. It
-// runs on Serve's goroutine, so it only blocks for a slot, and for room in
-// the reply queue.
+// runs on Serve's goroutine, so it never waits for the Backend: pings and
+// answers from memory go out here, everything else in a goroutine. It
+// blocks only for room in the reply queue, and when maxWaiting requests are
+// waiting.
 func (ss *session) dispatch(ctx context.Context, body []byte) {
 	deadline := time.Now().Add(ss.timeout)
 	req, err := decode(body)
@@ -245,21 +267,55 @@ func (ss *session) dispatch(ctx context.Context, body []byte) {
 		}
 		ss.send(ctx, b)
 		return
+	case req.Cmd == wire.Resolve:
+		if b, ok := ss.peek(req); ok {
+			ss.send(ctx, b)
+			return
+		}
 	}
 
-	wait := time.NewTimer(time.Until(deadline))
-	defer wait.Stop()
+	// Back-pressure only at maxWaiting requests: reading then waits for
+	// one of them to be answered.
 	select {
-	case ss.slots <- struct{}{}:
-	case <-wait.C:
-		ss.log.Warn("no free slot before the deadline", "tag", req.Tag, "cmd", req.Cmd, "in_flight", cap(ss.slots))
-		ss.sendError(ctx, req.Tag, context.DeadlineExceeded)
-		return
+	case ss.waiting <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	ss.inflight.Add(1)
 	go ss.handle(ctx, req, deadline)
+}
+
+// maxWaiting bounds the requests between being read and being answered
+// (waiting for a slot, or in the Backend). Far above what the port owner
+// sends at once; it only bounds memory when the Backend hangs.
+const maxWaiting = 16384
+
+// peek answers a resolve from the Backend's memory, if it can. A panic is
+// a bug, and leaves the request to handle.
+func (ss *session) peek(req wire.Request) (b []byte, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			ss.log.Error("panic peeking", "tag", req.Tag, "host", req.Host, "panic", r, "stack", string(debug.Stack()))
+			b, ok = nil, false
+		}
+	}()
+	e, answered, err := ss.b.Peek(req.Host, req.Family)
+	if !answered {
+		return nil, false
+	}
+	if err == nil {
+		e.Addr, err = matchFamily(e.Addr, req.Family)
+	}
+	if err == nil {
+		b, err = wire.EndpointReply(req.Tag, e)
+	} else {
+		b, err = wire.ErrorReply(req.Tag, err)
+	}
+	if err != nil {
+		ss.log.Error("encode reply", "tag", req.Tag, "err", err)
+		return nil, false
+	}
+	return b, true
 }
 
 // decode is wire.DecodeRequest, made safe against a panic on any input.
@@ -272,12 +328,25 @@ func decode(body []byte) (req wire.Request, err error) {
 	return wire.DecodeRequest(body)
 }
 
-// handle answers a request that needs the Backend, by its deadline. It
-// holds a slot until the Backend returns, even when that is after the
-// deadline, so that a Backend that ignores its context cannot start an
-// unbounded number of calls.
+// handle answers a request that needs the Backend, by its deadline: it
+// waits for a slot, and holds it until the Backend returns, even when that
+// is after the deadline, so that a Backend that ignores its context cannot
+// start an unbounded number of calls.
 func (ss *session) handle(ctx context.Context, req wire.Request, deadline time.Time) {
 	defer ss.inflight.Done()
+	defer func() { <-ss.waiting }()
+	wait := time.NewTimer(time.Until(deadline))
+	select {
+	case ss.slots <- struct{}{}:
+		wait.Stop()
+	case <-wait.C:
+		ss.log.Warn("no free slot before the deadline", "tag", req.Tag, "cmd", req.Cmd, "in_flight", cap(ss.slots))
+		ss.sendError(ctx, req.Tag, context.DeadlineExceeded)
+		return
+	case <-ctx.Done():
+		wait.Stop()
+		return
+	}
 	defer func() { <-ss.slots }()
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
@@ -367,6 +436,17 @@ func (ss *session) sendError(ctx context.Context, tag uint32, err error) {
 		ss.log.Error("encode error reply", "tag", tag, "err", eerr)
 		return
 	}
+	ss.send(ctx, b)
+}
+
+// push queues a push for the writer.
+func (ss *session) push(ctx context.Context, p wire.Push) {
+	b, err := p.Encode()
+	if err != nil {
+		ss.log.Error("encode push", "push", p, "err", err)
+		return
+	}
+	ss.log.Debug("push", "push", p)
 	ss.send(ctx, b)
 }
 

@@ -37,6 +37,7 @@ type answer struct {
 	gate      chan struct{} // if set, wait for it to close before answering
 	ignoreCtx bool          // wait for gate even after ctx ends
 	panics    bool
+	cached    bool // Peek answers it
 }
 
 func (f *fakeBackend) Endpoint(ctx context.Context, host string, _ wire.Family) (wire.Endpoint, error) {
@@ -59,6 +60,17 @@ func (f *fakeBackend) Endpoint(ctx context.Context, host string, _ wire.Family) 
 		panic("fake backend panics")
 	}
 	return wire.Endpoint{Addr: a.addr, Port: a.port}, a.err
+}
+
+func (f *fakeBackend) Peek(host string, _ wire.Family) (wire.Endpoint, bool, error) {
+	a, ok := f.hosts[host]
+	if !ok || !a.cached {
+		return wire.Endpoint{}, false, nil
+	}
+	if a.panics {
+		panic("fake backend panics")
+	}
+	return wire.Endpoint{Addr: a.addr, Port: a.port}, true, a.err
 }
 
 func (f *fakeBackend) List(context.Context) ([]wire.Container, error) {
@@ -271,19 +283,23 @@ func (h *harness) finish() error {
 func TestServeAnswers(t *testing.T) {
 	r := &fakeBackend{
 		hosts: map[string]answer{
-			"web":     {addr: web4},
-			"web6":    {addr: web6},
-			"mapped":  {addr: netip.MustParseAddr("::ffff:10.0.0.1")},
-			"nil-nil": {},
-			"twice":   {err: &wire.AmbiguousError{Host: "twice", Candidates: []string{"a (1)", "b (2)"}}},
-			"noaddr":  {err: fmt.Errorf("twice: %w", wire.ErrNoAddress)},
-			"down":    {err: fmt.Errorf("dial: %w", wire.ErrUnavailable)},
-			"slow":    {err: fmt.Errorf("inspect: %w", context.DeadlineExceeded)},
-			"weird":   {err: errors.New("something nobody classified")},
-			"boom":    {panics: true},
-			"pub":     {addr: netip.MustParseAddr("127.0.0.1"), port: 32768},
-			"pub6":    {addr: netip.MustParseAddr("::1"), port: 9100},
-			"bare":    {err: fmt.Errorf("container bare: %w", wire.ErrNotPublished)},
+			"web":      {addr: web4},
+			"web6":     {addr: web6},
+			"mapped":   {addr: netip.MustParseAddr("::ffff:10.0.0.1")},
+			"nil-nil":  {},
+			"twice":    {err: &wire.AmbiguousError{Host: "twice", Candidates: []string{"a (1)", "b (2)"}}},
+			"noaddr":   {err: fmt.Errorf("twice: %w", wire.ErrNoAddress)},
+			"down":     {err: fmt.Errorf("dial: %w", wire.ErrUnavailable)},
+			"slow":     {err: fmt.Errorf("inspect: %w", context.DeadlineExceeded)},
+			"weird":    {err: errors.New("something nobody classified")},
+			"boom":     {panics: true},
+			"pub":      {addr: netip.MustParseAddr("127.0.0.1"), port: 32768},
+			"pub6":     {addr: netip.MustParseAddr("::1"), port: 9100},
+			"bare":     {err: fmt.Errorf("container bare: %w", wire.ErrNotPublished)},
+			"hit":      {addr: web4, cached: true},
+			"hit6":     {addr: web6, cached: true},
+			"nothit":   {err: fmt.Errorf("hit: %w", wire.ErrNotFound), cached: true},
+			"peekboom": {addr: web4, cached: true, panics: true},
 		},
 		list: []wire.Container{
 			{ID: "3f2a9c1b0d4e", Name: "web", Hostname: "3f2a9c1b0d4e", Addr: web4},
@@ -317,6 +333,10 @@ func TestServeAnswers(t *testing.T) {
 		{"published port", resolve(17, "pub", "inet"), []byte{131, 104, 2, 97, 17, 104, 3, 119, 2, 111, 107, 104, 4, 97, 127, 97, 0, 97, 0, 97, 1, 98, 0, 0, 128, 0}},
 		{"published, wrong family", resolve(18, "pub6", "inet"), errReply(18, wire.ErrNoAddress)},
 		{"not published", resolve(19, "bare", "inet"), errReply(19, wire.ErrNotPublished)},
+		{"from memory", resolve(20, "hit", "inet"), addrReply(20, "172.17.0.2")},
+		{"from memory, wrong family", resolve(21, "hit6", "inet"), errReply(21, wire.ErrNoAddress)},
+		{"from memory, not found", resolve(22, "nothit", "inet"), errReply(22, wire.ErrNotFound)},
+		{"peek panics", resolve(23, "peekboom", "inet"), errReply(23, wire.ErrUnavailable)},
 		{"charlist host", body(etf.Tuple{uint32(14), etf.Tuple{etf.Atom("resolve"), "web", etf.Atom("inet")}}), addrReply(14, "172.17.0.2")},
 		{"bad host", resolve(15, "$(rm -rf /);", "inet"), errReply(15, wire.ErrBadHost)},
 		{"unknown command", body(etf.Tuple{uint32(16), etf.Atom("foo")}), errReply(16, wire.ErrBadRequest)},
@@ -400,19 +420,28 @@ func TestServeDeadline(t *testing.T) {
 	})
 }
 
-// TestServeMaxInFlight: with every slot held, a ping is still answered, and
-// a lookup waiting for a slot is answered with timeout at its deadline.
+// TestServeMaxInFlight: with every slot held and a lookup waiting for
+// one, a ping and an answer from memory sent after it are answered at once
+// (no head-of-line blocking), and the waiting lookup is answered with
+// timeout at its deadline, counted from when it was read.
 func TestServeMaxInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := make(chan struct{})
 		r := &fakeBackend{hosts: map[string]answer{
 			"stuck": {addr: web4, gate: gate, ignoreCtx: true},
 			"web":   {addr: web4},
+			"hit":   {addr: web6, cached: true},
 		}}
 		h := start(t, t.Context(), &Server{Backend: r, Timeout: time.Second, MaxInFlight: 2})
-		h.send(resolve(1, "stuck", "inet"), resolve(2, "stuck", "inet"), ping(3))
+		t0 := time.Now()
+		h.send(resolve(1, "stuck", "inet"), resolve(2, "stuck", "inet"))
+		synctest.Wait()
+		h.send(resolve(4, "web", "inet"), ping(3), resolve(5, "hit", "inet6"))
 		h.expect(pong(3))
-		h.send(resolve(4, "web", "inet"))
+		h.expect(addrReply(5, "fd00::2"))
+		if took := time.Since(t0); took != 0 {
+			t.Errorf("ping and hit answered after %v, want at once", took)
+		}
 		h.expectNone()
 		time.Sleep(time.Second)
 		timeout := context.DeadlineExceeded
@@ -420,8 +449,37 @@ func TestServeMaxInFlight(t *testing.T) {
 		close(gate)
 		synctest.Wait()
 		// The slots are free again.
-		h.send(resolve(5, "web", "inet"))
-		h.expect(addrReply(5, "172.17.0.2"))
+		h.send(resolve(6, "web", "inet"))
+		h.expect(addrReply(6, "172.17.0.2"))
+		if err := h.finish(); err != nil {
+			t.Fatalf("Serve: got %v, want nil", err)
+		}
+	})
+}
+
+// TestServePushes: pushes go out in order, through the one writer, between
+// the replies.
+func TestServePushes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pushes := make(chan wire.Push)
+		r := &fakeBackend{hosts: map[string]answer{"hit": {addr: web4, cached: true}}}
+		h := start(t, t.Context(), &Server{Backend: r, Pushes: pushes})
+		h.send(ping(1))
+		h.expect(pong(1))
+		pushes <- wire.StreamUp()
+		pushes <- wire.Invalidate([]string{"web", "db"})
+		pushes <- wire.InvalidateAll()
+		h.send(resolve(2, "hit", "inet"))
+		synctest.Wait()
+		pushes <- wire.StreamDown()
+		h.expect(must(wire.StreamUp().Encode()))
+		h.expect(must(wire.Invalidate([]string{"web", "db"}).Encode()))
+		h.expect(must(wire.InvalidateAll().Encode()))
+		h.expect(addrReply(2, "172.17.0.2"))
+		h.expect(must(wire.StreamDown().Encode()))
+		close(pushes)
+		h.send(ping(3))
+		h.expect(pong(3))
 		if err := h.finish(); err != nil {
 			t.Fatalf("Serve: got %v, want nil", err)
 		}
