@@ -67,15 +67,23 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		return c.fatal(log, err)
 	}
 	// The event watcher lives exactly as long as the port: when stdin
-	// closes, Serve returns and the deferred cancel stops it.
+	// closes, Serve returns and the deferred cancel stops it. What it
+	// learns goes to the port owner as pushes, through Serve's writer.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go res.Watch(ctx)
+	pushes := make(chan wire.Push)
+	go res.Watch(ctx, func(p wire.Push) {
+		select {
+		case pushes <- p:
+		case <-ctx.Done():
+		}
+	})
 	srv := &port.Server{
 		Backend: &reach.Locator{Resolver: res, Decider: decider},
 		Log:     log,
 		Version: version(),
 		Timeout: timeout,
+		Pushes:  pushes,
 	}
 	err = srv.Serve(ctx, c.std.in, c.std.out)
 	if errors.Is(err, port.ErrCorrupt) {

@@ -276,3 +276,52 @@ func TestPortTimeout(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// TestPortPushes: against the real daemon, the helper says {stream, up},
+// and when a container it answered for stops, it pushes the invalidation
+// of the names it answered, after which the name no longer resolves.
+func TestPortPushes(t *testing.T) {
+	needDocker(t)
+	p := startPort(t)
+	up := etf.Tuple{etf.Atom("push"), etf.Tuple{etf.Atom("stream"), etf.Atom("up")}}
+	if got := p.next(t, 20*time.Second); fmt.Sprint(got) != fmt.Sprint(up) {
+		t.Fatalf("got %v, want %v first", got, up)
+	}
+	c := start(t, "pushed", nil, "sleep", "300")
+	p.send(t, etf.Tuple{1, etf.Tuple{etf.Atom("resolve"), []byte(c.Name), etf.Atom("inet")}})
+	want := fmt.Sprint(etf.Tuple{1, etf.Tuple{etf.Atom("ok"), etf.Tuple{int(c.Addr.As4()[0]), int(c.Addr.As4()[1]), int(c.Addr.As4()[2]), int(c.Addr.As4()[3])}}})
+	for {
+		// An {invalidate, all} for the start may come first.
+		got := p.next(t, 20*time.Second)
+		if s := fmt.Sprint(got); s == want {
+			break
+		} else if !strings.HasPrefix(s, "[push ") {
+			t.Fatalf("got %v, want %s", got, want)
+		}
+	}
+
+	// Other containers come and go on a shared daemon, and each start
+	// invalidates all: what must hold is that after docker stop, a push
+	// covers the name, and that what the helper answers after it is new.
+	dockerCLI(t, "stop", "-t", "0", c.ID)
+	mine := fmt.Sprint(etf.Tuple{etf.Atom("push"), etf.Tuple{etf.Atom("invalidate"), etf.List{[]byte(c.Name)}}})
+	all := fmt.Sprint(etf.Tuple{etf.Atom("push"), etf.Tuple{etf.Atom("invalidate"), etf.Atom("all")}})
+	deadline := time.Now().Add(30 * time.Second)
+	for tag := 2; ; tag++ {
+		got := fmt.Sprint(p.next(t, time.Until(deadline)))
+		if got != mine && got != all {
+			continue
+		}
+		p.send(t, etf.Tuple{tag, etf.Tuple{etf.Atom("resolve"), []byte(c.Name), etf.Atom("inet")}})
+		reply := fmt.Sprint(p.next(t, time.Until(deadline)))
+		for strings.HasPrefix(reply, "[push ") {
+			reply = fmt.Sprint(p.next(t, time.Until(deadline)))
+		}
+		if reply == fmt.Sprint(etf.Tuple{tag, etf.Tuple{etf.Atom("error"), etf.Atom("not_found")}}) {
+			return
+		}
+		if got == mine {
+			t.Fatalf("after %s: got %s, want not_found", got, reply)
+		}
+	}
+}

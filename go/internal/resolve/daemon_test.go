@@ -32,7 +32,7 @@ func TestDaemonFailFast(t *testing.T) {
 	r := New(c, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go r.Watch(ctx) // failing and retrying meanwhile
+	go r.Watch(ctx, nil) // failing and retrying meanwhile
 
 	ctx, cancel2 := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel2()
@@ -344,7 +344,7 @@ func watchDaemon(t *testing.T, r *Resolver) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.Watch(ctx); close(done) }()
+	go func() { r.Watch(ctx, nil); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitLive(t, r)
 }

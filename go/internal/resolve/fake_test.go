@@ -202,7 +202,7 @@ func watch(t *testing.T, r *Resolver, f *fakeAPI) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { r.Watch(ctx); close(done) }()
+	go func() { r.Watch(ctx, nil); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitSub(t, f)
 	waitLive(t, r)

@@ -251,6 +251,18 @@ type Resolver struct {
 	// nearly always empty.
 	stuck map[string]time.Time
 
+	// Pushes (push.go): the answers given since the stream came up,
+	// whether more were given than served holds, the pushes not yet
+	// handed on and the signal that there are some (nil: nobody to push
+	// to), whether {stream, up} was pushed, and the generation at which
+	// the stream last came up.
+	served     map[key]served
+	servedLost bool
+	pushQ      []queued
+	pushSig    chan struct{}
+	announced  bool
+	liveGen    uint64
+
 	rounds  atomic.Int64 // rounds run, for tests and diagnostics
 	handled atomic.Int64 // events handled, likewise
 	patched atomic.Int64 // patches done (or given up), likewise
@@ -274,8 +286,10 @@ type (
 	}
 )
 
-// addAnswer caches m, if answers are cached.
+// addAnswer caches m, if answers are cached, and records it as given.
+// r.mu must be held.
 func (r *Resolver) addAnswer(k key, m Match) {
+	r.serveLocked(k, m)
 	if r.answers != nil {
 		r.answers.Add(k, positive{m, time.Now().Add(r.ttl)})
 	}
@@ -314,7 +328,8 @@ type Network struct {
 // New returns a Resolver that reads from api.
 func New(api API, cfg Config) *Resolver {
 	r := &Resolver{api: api, network: cfg.Network, log: cfg.Logger,
-		pending: map[string]*pend{}, stuck: map[string]time.Time{}, patchSlots: make(chan struct{}, patchConcurrency)}
+		pending: map[string]*pend{}, stuck: map[string]time.Time{}, patchSlots: make(chan struct{}, patchConcurrency),
+		served: map[key]served{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -374,10 +389,14 @@ func (r *Resolver) Lookup(ctx context.Context, host string, fam wire.Family) (Ma
 	switch {
 	case rd.partial:
 		// Not cached: a container was matched without its names.
+		if err == nil {
+			r.serve(k, m)
+		}
 	case err == nil:
 		r.store(rd.gen, func() {
 			r.addAnswer(k, m)
 		})
+		r.serve(k, m)
 		m.Forms = slices.Clone(m.Forms)
 	case r.negatives != nil:
 		r.store(rd.gen, func() { r.negatives.Add(k, negative{err, time.Now().Add(r.nttl)}) })

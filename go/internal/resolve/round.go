@@ -69,6 +69,11 @@ func (r *Resolver) run(ctx context.Context, rd *round) {
 		if !partial {
 			r.installLocked(rd, v)
 		}
+		if r.live && rd.gen >= r.liveGen {
+			// Subscribed, and a list since: every later change
+			// will be pushed.
+			r.streamLocked(true)
+		}
 	}
 	r.mu.Unlock()
 	close(rd.done)

@@ -93,6 +93,7 @@ func (r *Resolver) fromView(k key, given string) (Match, bool) {
 		return Match{}, false
 	}
 	r.store(gen, func() { r.addAnswer(k, m) })
+	r.serve(k, m)
 	m.Forms = slices.Clone(m.Forms)
 	return m, true
 }
@@ -119,6 +120,7 @@ func (r *Resolver) eventArrived(ev docker.Event) *pend {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.eventPushLocked(strings.ToLower(id), ev.Action)
 	r.invalidateLocked(id, false)
 	switch {
 	case r.view == nil:
@@ -195,23 +197,13 @@ func (r *Resolver) patch(ctx context.Context, id string, p *pend) {
 				r.gen++
 				r.touch(id, false)
 				r.purgeAnswersLocked()
+				r.invalidateAllLocked()
 			}
 		} else if err != nil && !errors.Is(err, wire.ErrNotFound) {
 			r.log.Debug("container left out of the set: inspect after an event failed", "container", id, "err", err)
 		}
 		r.mu.Unlock()
 		return
-	}
-}
-
-// refresh starts a round, unless one is in flight, without waiting for it:
-// its list becomes the new container set. Called when the stream opens and
-// every TTL/2 after.
-func (r *Resolver) refresh() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ttl > 0 && r.live {
-		r.startLocked(context.Background())
 	}
 }
 

@@ -350,10 +350,9 @@ func handled(t *testing.T, r *Resolver, n int64) {
 
 // refresh starts a round as the resync timer does, and returns it.
 func refresh(r *Resolver) *round {
-	r.refresh()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.flight
+	return r.startLocked(context.Background())
 }
 
 // patchesDone waits until r has finished n patches in all.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 // Re-subscription backoff after the event stream breaks: quick enough that
@@ -20,10 +21,21 @@ const (
 )
 
 // Watch keeps a Docker event stream open and drops cached answers as soon as
-// an event says they may be wrong. It runs until ctx ends and then returns
-// ctx.Err(). Answers are cached only while Watch has a stream open, so a
-// Resolver without Watch asks Docker every time.
-func (r *Resolver) Watch(ctx context.Context) error {
+// an event says they may be wrong, and resynchronises with Docker every few
+// seconds in case the stream has fallen silent (push.go). It runs until ctx
+// ends and then returns ctx.Err(). Answers are cached only while Watch has
+// a stream open, so a Resolver without Watch asks Docker every time.
+//
+// If push is not nil, it is told, in order and from one goroutine, what
+// changed (see push.go and go/internal/wire); it may block, which holds up
+// later pushes but nothing else. Call Watch once.
+func (r *Resolver) Watch(ctx context.Context, push func(wire.Push)) error {
+	if push != nil {
+		r.mu.Lock()
+		r.pushSig = make(chan struct{}, 1)
+		r.mu.Unlock()
+		go r.pushing(ctx, push)
+	}
 	delay := minBackoff
 	outage := false
 	for {
@@ -78,13 +90,15 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 		defer t.Stop()
 		stable = t.C
 	}
-	// Each round renews the container set before it is TTL old.
-	var resync <-chan time.Time
+	// Each resync also renews the container set before it is TTL old.
+	every := resyncEvery
 	if r.ttl > 0 {
-		t := time.NewTicker(r.ttl / 2)
-		defer t.Stop()
-		resync = t.C
+		every = min(every, r.ttl/2)
 	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	resync := tick.C
+	resynced := make(chan error, 1)
 	for {
 		select {
 		case ev, ok := <-events:
@@ -105,7 +119,15 @@ func (r *Resolver) consume(ctx context.Context, events <-chan docker.Event, errs
 			}
 			r.handled.Add(1)
 		case <-resync:
-			r.refresh()
+			// One at a time, beside the events, which it must not
+			// hold up.
+			resync = nil
+			go func() { resynced <- r.resync(ctx) }()
+		case err := <-resynced:
+			if err != nil {
+				return err
+			}
+			resync = tick.C
 		case err, ok := <-errs:
 			if !ok || err == nil {
 				return errors.New("docker event stream ended")
@@ -128,7 +150,11 @@ func (r *Resolver) setLive(live bool) {
 	defer r.mu.Unlock()
 	r.invalidateLocked("", true)
 	r.live = live
-	if live && r.ttl > 0 {
+	if live {
+		// {stream, up} once this round is in.
+		r.liveGen = r.gen
 		r.startLocked(context.Background())
+	} else {
+		r.streamLocked(false)
 	}
 }
