@@ -92,6 +92,36 @@ func startContainers(ctx context.Context, n int, image string, labels []string, 
 	return cs, errors.Join(errs...)
 }
 
+// sleeper is a running container with no Erlang node, named for lookups.
+type sleeper struct{ ID, Name string }
+
+// startSleepers starts n containers that only sleep, labelled for this
+// run and named prefix-0, prefix-1, ..., a few at a time.
+func startSleepers(ctx context.Context, n int, image string, labels []string, prefix string) ([]sleeper, error) {
+	const parallel = 8
+	out := make([]sleeper, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			name := fmt.Sprintf("%s-%d", prefix, i)
+			args := []string{"run", "-d", "--name", name}
+			for _, l := range labels {
+				args = append(args, "--label", l)
+			}
+			args = append(args, "-v", "/usr:/usr:ro", image, "sleep", "3600")
+			out[i].Name = name
+			out[i].ID, errs[i] = dockerCLI(ctx, 2*time.Minute, args...)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
 // waitRegistered waits until the epmd in c knows the node app.
 func waitRegistered(ctx context.Context, c container, deadline time.Time) error {
 	var last string

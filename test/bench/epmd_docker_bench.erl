@@ -25,6 +25,8 @@
 -export([resolve_each/1]).
 -export([ping/1]).
 -export([port_echo/1]).
+-export([until_gone/3]).
+-export([burst/2]).
 
 %% Connections
 -export([connect/2]).
@@ -134,9 +136,11 @@ ets_floor([{Host, _} | _] = Entries, N) ->
 %% port owner and the helper, without a lookup.
 -spec ping(pos_integer()) -> {ok, [non_neg_integer()]} | {error, term()}.
 ping(N) ->
-    case epmd_docker_helper:request(ping) of
-        {pong, _} -> times(fun() -> {pong, _} = epmd_docker_helper:request(ping) end, N);
-        Other -> {error, {ping, Other}}
+    %% {pong, Version, Protocol} from protocol 2 on, {pong, Version} before.
+    Pong = fun() -> element(1, epmd_docker_helper:request(ping)) =:= pong end,
+    case Pong() of
+        true -> times(fun() -> true = Pong() end, N);
+        false -> {error, {ping, epmd_docker_helper:request(ping)}}
     end.
 
 %% The floor of any port program: a {packet,4} frame the size of a lookup
@@ -170,6 +174,60 @@ resolve_each(Hosts) ->
                      Other -> Other
                  end
          end, Hosts).
+
+%% How long a Docker event takes to reach this node's table: Host (the
+%% name of the running container Id) is looked up until it is warm, the
+%% container is stopped with the docker CLI, and from the moment that
+%% returns, Host is looked up again and again until it no longer resolves.
+%% One timing, or an error if it still resolves after TimeoutMs.
+-spec until_gone(string(), string(), pos_integer()) ->
+          {ok, [non_neg_integer()]} | {error, term()}.
+until_gone(Id, Host, TimeoutMs) ->
+    case epmd_docker:resolve(Host) of
+        {ok, _} ->
+            _ = epmd_docker:resolve(Host),
+            _ = os:cmd("docker stop -t 0 " ++ Id),
+            T0 = erlang:monotonic_time(),
+            Deadline = T0 + erlang:convert_time_unit(TimeoutMs, millisecond, native),
+            gone(Host, T0, Deadline);
+        Other ->
+            {error, {first_lookup, Host, Other}}
+    end.
+
+gone(Host, T0, Deadline) ->
+    case epmd_docker:resolve(Host) of
+        {error, not_found} ->
+            {ok, [ns(erlang:monotonic_time() - T0)]};
+        Other ->
+            case erlang:monotonic_time() > Deadline of
+                true ->
+                    {error, {still_resolves, Host, Other}};
+                false ->
+                    erlang:yield(),
+                    gone(Host, T0, Deadline)
+            end
+    end.
+
+%% N lookups at once, each in a process of its own, of the hosts in Pairs
+%% ({Host, Ip}) in turn. Returns the timings of the correct answers and how
+%% many were not the container's address.
+-spec burst([{string(), inet:ip_address()}], pos_integer()) ->
+          {ok, [non_neg_integer()], non_neg_integer()}.
+burst(Pairs, N) ->
+    Parent = self(),
+    Go = make_ref(),
+    Tuple = list_to_tuple(Pairs),
+    Pids = [spawn(fun() ->
+                          {Host, Ip} = element(1 + I rem tuple_size(Tuple), Tuple),
+                          receive Go -> ok end,
+                          T0 = erlang:monotonic_time(),
+                          R = epmd_docker:address_please("app", Host, inet),
+                          T1 = erlang:monotonic_time(),
+                          Parent ! {self(), R =:= {ok, Ip}, ns(T1 - T0)}
+                  end) || I <- lists:seq(0, N - 1)],
+    _ = [P ! Go || P <- Pids],
+    Results = [receive {P, Ok, T} -> {Ok, T} after 60000 -> {false, 0} end || P <- Pids],
+    {ok, [T || {true, T} <- Results], length([x || {false, _} <- Results])}.
 
 %% Connections
 

@@ -137,7 +137,7 @@ func (s *settings) init() error {
 	if _, err := dockerCLI(context.Background(), 30*time.Second, "image", "inspect", s.image); err != nil {
 		return fmt.Errorf("test image %s is missing: run test/setup.sh first (make bench does): %v", s.image, err)
 	}
-	if err := enoughMemory(s.containers); err != nil {
+	if err := enoughMemory(s.containers, countsFor(s.quick).sleepers); err != nil {
 		return err
 	}
 
@@ -156,9 +156,9 @@ func (s *settings) init() error {
 	return nil
 }
 
-// enoughMemory refuses to start more container nodes than the machine has
-// room for (each takes about 30 MB).
-func enoughMemory(n int) error {
+// enoughMemory refuses to start more container nodes (each about 30 MB)
+// and sleeping containers (a few MB) than the machine has room for.
+func enoughMemory(n, sleepers int) error {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return nil // not Linux as we know it: let docker say no
@@ -166,8 +166,8 @@ func enoughMemory(n int) error {
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			if need := int64(n)*60*1024 + 1024*1024; kb < need {
-				return fmt.Errorf("%d container nodes need about %d MB free; %d MB are available", n, need/1024, kb/1024)
+			if need := int64(n)*60*1024 + int64(sleepers)*10*1024 + 1024*1024; kb < need {
+				return fmt.Errorf("%d container nodes and %d sleeping containers need about %d MB free; %d MB are available", n, sleepers, need/1024, kb/1024)
 			}
 		}
 	}

@@ -35,6 +35,16 @@ type results struct {
 	rest, load      usage
 	loadSeconds     float64
 	loadOK, loadBad int
+	// 7: a Docker event's way into the port owner's table.
+	gone series
+	// 8: a burst of lookups with both cores busy.
+	burst              series
+	burstN, burstWrong int
+	// 9: many containers.
+	scaleContainers      int
+	scaleList, scaleMiss series
+	scaleLs              series
+	scaleRSS, scaleHWM   int64
 }
 
 type clusterRun struct {
@@ -56,6 +66,8 @@ type counts struct {
 	clusterReps, startups int
 	rest, load            time.Duration
 	loadProcs             int
+	gone, burst, sleepers int
+	lsReps                int
 }
 
 func countsFor(quick bool) counts {
@@ -64,12 +76,14 @@ func countsFor(quick bool) counts {
 		setMiss: 500, roundMiss: 50, rawInspect: 300, rawList: 50,
 		connect: 25, connectShell: 5, clusterReps: 5, startups: 15,
 		rest: 15 * time.Second, load: 5 * time.Second, loadProcs: 4,
+		gone: 40, burst: 10000, sleepers: 450, lsReps: 5,
 	}
 	if quick {
 		c.warm, c.shell, c.floor, c.spaced = 500, 5, 500, 10
 		c.setMiss, c.roundMiss, c.rawInspect, c.rawList = 50, 5, 30, 5
 		c.connect, c.connectShell, c.clusterReps, c.startups = 5, 2, 2, 3
 		c.rest, c.load = 2*time.Second, time.Second
+		c.gone, c.burst, c.sleepers, c.lsReps = 5, 2000, 30, 2
 	}
 	return c
 }
@@ -247,7 +261,120 @@ func measure(ctx context.Context, s *settings) (*results, error) {
 	if err := startups(ctx, s, cs[0].Hostname, cnt.startups, res); err != nil {
 		return nil, err
 	}
+
+	logf("7: from docker stop to the name no longer resolving in the node, %d times", cnt.gone)
+	victims, err := startSleepers(ctx, cnt.gone, s.image, s.labels, "bench-"+s.runID+"-gone")
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range victims {
+		ds, err := ed.timings(ctx, fmt.Sprintf("epmd_docker_bench:until_gone(%q, %q, 10000)", v.ID, v.Name), time.Minute)
+		if err != nil {
+			return nil, err
+		}
+		res.gone = res.gone.add(ds)
+	}
+
+	logf("8: %d lookups at once, both cores busy", cnt.burst)
+	if err := burst(ctx, ed, cs, cnt.burst, res); err != nil {
+		return nil, err
+	}
+
+	logf("9: %d more running containers (plain sleeping ones)", cnt.sleepers)
+	if err := scale(ctx, s, ed, cs, cnt, res); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// burst times n lookups started at once in the epmd_docker node, of the
+// hostnames and unique ID prefixes of cs, while two busy loops keep both
+// cores of the machine busy.
+func burst(ctx context.Context, ed *node, cs []container, n int, res *results) error {
+	var pairs []string
+	for l := 12; l <= 64; l += 4 {
+		for _, c := range cs {
+			name := c.ID[:l]
+			if l == 12 {
+				name = c.Hostname
+			}
+			pairs = append(pairs, fmt.Sprintf("{%q,{%s}}", name, strings.ReplaceAll(c.IP, ".", ",")))
+		}
+	}
+	for range 2 {
+		busy := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
+		if err := busy.Start(); err != nil {
+			return err
+		}
+		defer func() { _ = busy.Process.Kill(); _ = busy.Wait() }()
+	}
+	got, err := ed.eval(ctx, fmt.Sprintf("epmd_docker_bench:burst([%s], %d)", strings.Join(pairs, ","), n), 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndex(got, ",")
+	if i < 0 {
+		return fmt.Errorf("burst: the node answered %s", shorten(got, 300))
+	}
+	if _, err := fmt.Sscanf(got[i:], ",%d}", &res.burstWrong); err != nil {
+		return fmt.Errorf("burst: the node answered %s", shorten(got, 300))
+	}
+	ds, err := parseNanos(got[:i] + "}")
+	if err != nil {
+		return err
+	}
+	res.burst, res.burstN = newSeries(ds), n
+	return nil
+}
+
+// scale adds cnt.sleepers running containers and measures what grows with
+// their number: a raw container list, a lookup that lists (the first also
+// inspects every new container), `epmd-docker ls`, and the helper's memory.
+func scale(ctx context.Context, s *settings, ed *node, cs []container, cnt counts, res *results) error {
+	if _, err := startSleepers(ctx, cnt.sleepers, s.image, s.labels, "bench-"+s.runID+"-idle"); err != nil {
+		return err
+	}
+	api, err := newRawAPI(ctx)
+	if err != nil {
+		return err
+	}
+	if res.scaleContainers, err = api.runningCount(ctx); err != nil {
+		return err
+	}
+	if res.scaleList, err = api.time(ctx, max(cnt.rawList, 5), func(int) string { return "/containers/json" }); err != nil {
+		return err
+	}
+	var nowhere []string
+	for i := range max(cnt.roundMiss, 5) {
+		nowhere = append(nowhere, fmt.Sprintf("nosuch-%s-scale-%d", s.runID, i))
+	}
+	ds, err := ed.timings(ctx, fmt.Sprintf("epmd_docker_bench:resolve_each(%s)", erlStrings(nowhere)), 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	res.scaleMiss = newSeries(ds)
+	for range cnt.lsReps {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		cmd := exec.CommandContext(cctx, filepath.Join(s.root, "priv", "epmd-docker"), "ls")
+		t0 := time.Now()
+		out, err := cmd.CombinedOutput()
+		d := time.Since(t0)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("epmd-docker ls: %v\n%s", err, shorten(string(out), 500))
+		}
+		res.scaleLs = res.scaleLs.add([]time.Duration{d})
+	}
+	got, err := ed.eval(ctx, "epmd_docker_bench:helper_pid()", time.Minute)
+	if err != nil {
+		return err
+	}
+	var pid int
+	if _, err := fmt.Sscanf(got, "{ok,%d}", &pid); err != nil {
+		return fmt.Errorf("helper's process id: the node answered %s", got)
+	}
+	res.scaleRSS, res.scaleHWM, err = procMem(pid)
+	return err
 }
 
 // helperUsage measures the epmd_docker node's helper process, idle and
