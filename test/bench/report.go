@@ -145,6 +145,10 @@ func report(r *results) string {
 		}
 		row(fmt.Sprintf("5%c", ids[i%len(ids)]), fmt.Sprintf("Connect to %d container node%s, %s: %s", c.nodes, plural(c.nodes), mode, c.who), c.t, cmp)
 	}
+	fmt.Fprintf(&b, "| 6a | Helper at rest, %v idle, %d+ containers | | RSS %s | peak %s | CPU %.2f %% of a core |\n",
+		r.restDuration(), n, mb(r.rest.rss), mb(r.rest.hwm), r.rest.cpu)
+	fmt.Fprintf(&b, "| 6b | Helper under load: 4 processes looking up all %d hostnames for %.0f s | %d | RSS %s | peak %s | CPU %.0f %% of a core; %.0f lookups/s |\n",
+		n, r.loadSeconds, r.loadOK+r.loadBad, mb(r.load.rss), mb(r.load.hwm), r.load.cpu, float64(r.loadOK)/r.loadSeconds)
 	row("7a", "A Docker event's way into the table: from `docker stop` returning until `epmd_docker:resolve/1` says not_found", r.gone, "")
 	row("8a", fmt.Sprintf("%d `address_please/3` at once (hostnames and ID prefixes), both cores busy: correct answers", r.burstN), r.burst,
 		fmt.Sprintf("%d of %d wrong or failed", r.burstWrong, r.burstN))
@@ -152,10 +156,6 @@ func report(r *results) string {
 	row("9b", fmt.Sprintf("Scale: a miss that lists %d containers (the first also inspects the new ones)", r.scaleContainers), r.scaleMiss, "")
 	row("9c", fmt.Sprintf("Scale: `epmd-docker ls` with %d running containers, exec to exit", r.scaleContainers), r.scaleLs, "")
 	fmt.Fprintf(&b, "| 9d | Scale: helper memory with %d running containers | | RSS %s | peak %s | |\n", r.scaleContainers, mb(r.scaleRSS), mb(r.scaleHWM))
-	fmt.Fprintf(&b, "| 6a | Helper at rest, %v idle, %d+ containers | | RSS %s | peak %s | CPU %.2f %% of a core |\n",
-		r.restDuration(), n, mb(r.rest.rss), mb(r.rest.hwm), r.rest.cpu)
-	fmt.Fprintf(&b, "| 6b | Helper under load: 4 processes looking up all %d hostnames for %.0f s | %d | RSS %s | peak %s | CPU %.0f %% of a core; %.0f lookups/s |\n",
-		n, r.loadSeconds, r.loadOK+r.loadBad, mb(r.load.rss), mb(r.load.hwm), r.load.cpu, float64(r.loadOK)/r.loadSeconds)
 	if r.firstFailed > 0 {
 		fmt.Fprintf(&b, "\n%d first lookups in a new node (2c, 4c) failed and are not in the table.\n", r.firstFailed)
 	}
