@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -215,17 +216,34 @@ func (r *Resolver) resync(ctx context.Context) error {
 	if rd.partial {
 		return nil // names matched by the list alone prove nothing
 	}
+	// Events that came in meanwhile have had their say, and the next
+	// resync will have a list that postdates them. The answers are
+	// matched again without the lock: there may be thousands.
+	r.mu.Lock()
+	current := r.gen == rd.gen
+	given := maps.Clone(r.served)
+	r.mu.Unlock()
+	if !current {
+		return nil
+	}
+	changed := map[key]served{}
+	for k, s := range given {
+		m, err := r.answer(rd.cands, k, k.host)
+		if err != nil || m.Container.ID != s.id || m.Addr != s.addr {
+			changed[k] = s
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
 	r.mu.Lock()
 	if r.gen != rd.gen {
-		// Events came in meanwhile: they have had their say, and the
-		// next resync will have a list that postdates them.
 		r.mu.Unlock()
 		return nil
 	}
 	var stale []string
-	for k, s := range r.served {
-		m, err := r.answer(rd.cands, k, k.host)
-		if err != nil || m.Container.ID != s.id || m.Addr != s.addr {
+	for k, s := range changed {
+		if r.served[k] == s {
 			stale = append(stale, k.host)
 			delete(r.served, k)
 		}
