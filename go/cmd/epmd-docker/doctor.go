@@ -30,8 +30,11 @@ const doctorHelp = `Usage: epmd-docker doctor [--json]
 Checks what epmd_docker needs, one line per check, and says what to do
 about each failure:
 
-  docker reachable     the daemon answers at DOCKER_HOST (or the default
-                       socket); a permission error gets the docker-group hint
+  docker reachable     the daemon answers where the docker CLI would look
+                       (DOCKER_HOST, DOCKER_CONTEXT, the current context of
+                       config.json, or the default socket), and which of
+                       these chose it; a permission error gets the
+                       docker-group hint
   api version          the API version negotiated with the daemon
   daemon kind          local, or Docker Desktop, rootless or remote, whose
                        container addresses are not routable from here
@@ -148,7 +151,7 @@ func (d *doctor) run(ctx context.Context) (checks []check, dockerDown bool) {
 	api, r, err := newDocker(newLogger(d.log))
 	if err != nil {
 		return append([]check{{Name: "docker reachable", Status: statusFail, Detail: err.Error(),
-				Fix: "fix DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376, ...) or unset it"}},
+				Fix: "fix DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376, ...) or unset it; for a context, see docker context ls and docker context use NAME"}},
 				d.localChecks(ctx)...),
 			true
 	}
@@ -171,11 +174,9 @@ func (d *doctor) run(ctx context.Context) (checks []check, dockerDown bool) {
 // docker checks that the daemon answers.
 func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 	ch := check{Name: "docker reachable"}
-	where := api.Host()
-	if os.Getenv("DOCKER_HOST") == "" {
-		where += " (default; DOCKER_HOST unset)"
-	} else {
-		where += " (DOCKER_HOST)"
+	where := api.Host() + " (" + api.Daemon().Why() + ")"
+	if w := api.Daemon().Warning; w != "" {
+		where += "; " + w
 	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
@@ -200,6 +201,8 @@ func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 		} else {
 			ch.Fix = "start the daemon (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at it"
 		}
+	case api.Daemon().Context != docker.DefaultContext:
+		ch.Fix = "check that the daemon of context " + api.Daemon().Context + " runs (docker context inspect " + api.Daemon().Context + "), or choose another with docker context use NAME"
 	default:
 		ch.Fix = "check that the daemon at DOCKER_HOST runs and is reachable from here"
 	}
