@@ -22,7 +22,9 @@ import (
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 const doctorHelp = `Usage: epmd-docker doctor [--json]
@@ -143,7 +145,8 @@ func statusColor(s string) cli.Color {
 
 // doctor runs the checks.
 type doctor struct {
-	log io.Writer // diagnostics
+	log     io.Writer      // diagnostics
+	decider *reach.Decider // how containers are reached, as port mode decides it
 }
 
 // run returns the checks in order, and whether Docker was unreachable.
@@ -157,17 +160,25 @@ func (d *doctor) run(ctx context.Context) (checks []check, dockerDown bool) {
 	}
 	defer api.Close()
 
-	reach := d.docker(ctx, api)
-	checks = append(checks, reach)
-	if reach.Status == statusFail {
+	up := d.docker(ctx, api)
+	checks = append(checks, up)
+	if up.Status == statusFail {
 		for _, name := range []string{"api version", "daemon kind", "container addresses", "epmd in containers", "reached via"} {
 			checks = append(checks, check{Name: name, Status: statusSkip, Detail: "docker unreachable"})
 		}
 		return append(checks, d.localChecks(ctx)...), true
 	}
+	var via check
+	if d.decider, err = newDecider(api); err != nil {
+		via = check{Name: "reached via", Status: statusFail, Detail: err.Error(), Fix: "set EPMD_DOCKER_MODE to auto, direct or published, or unset it"}
+		d.decider = &reach.Decider{Mode: reach.Auto, DockerHost: api.Host(), API: api}
+	}
 	checks = append(checks, d.apiVersion(ctx, api), d.kind(ctx, api))
 	checks = append(checks, d.containers(ctx, api, r)...)
-	checks = append(checks, d.reachCheck(ctx, api, r))
+	if via.Name == "" {
+		via = d.reachCheck(ctx, r)
+	}
+	checks = append(checks, via)
 	return append(checks, d.localChecks(ctx)...), false
 }
 
@@ -275,8 +286,10 @@ func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 		ch.Status = statusWarn
 		ch.Detail = "rootless daemon: its container addresses live in the daemon's own network namespace, not routable from this host"
 		ch.Fix = "run the shell inside that namespace (nsenter -U -n -t $(cat $XDG_RUNTIME_DIR/docker.pid)) or use a rootful daemon"
+	case d.decider.Mode == reach.Auto:
+		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses are probed per network; where this host does not reach them (colima, Lima, Rancher Desktop, Podman machine), published ports are used"
 	default:
-		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses should be routable from here"
+		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses are used as " + reach.EnvMode + "=" + string(d.decider.Mode) + " says"
 	}
 	return ch
 }
@@ -336,7 +349,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		}
 		probed = append(probed, label)
 		if e.EPMD == epmdUnreachable {
-			unreachable = append(unreachable, label+": "+e.EPMDError)
+			unreachable = append(unreachable, e.ID)
 		}
 		switch {
 		case e.EPMD == epmdOK && len(e.Nodes) > 0:
@@ -361,9 +374,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 	case len(unreachable) == 0:
 		addrs.Status, addrs.Detail = statusOK, fmt.Sprintf("%d of %d running containers reachable", len(probed), len(probed))
 	default:
-		addrs.Status = statusFail
-		addrs.Detail = fmt.Sprintf("%d of %d running containers not reachable: %s", len(unreachable), len(probed), listSome(unreachable, 3))
-		addrs.Fix = "this host has no route to those networks: run the shell on the Docker host, or in a container on the same network"
+		addrs = d.unreachable(ctx, r, entries, unreachable, len(probed))
 	}
 
 	switch {
@@ -383,6 +394,56 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		epmds.Status, epmds.Detail = statusOK, fmt.Sprintf("%d containers answer: %s", erlangs, listSome(withNodes, 5))
 	}
 	return []check{addrs, epmds}
+}
+
+// unreachable is the "container addresses" check when the containers ids
+// (of probed) did not answer at their addresses: a warning when the decider
+// reaches them through their published ports instead, as port mode does, a
+// failure when it does not.
+func (d *doctor) unreachable(ctx context.Context, r *resolve.Resolver, entries []containerEntry, ids []string, probed int) check {
+	ch := check{Name: "container addresses"}
+	var published, stuck []string
+	var direct bool
+	for _, e := range entries {
+		if !slices.Contains(ids, e.ID) {
+			continue
+		}
+		label := fmt.Sprintf("%s (%s) at %s", e.Name, e.ShortID, e.Address)
+		m, err := r.Lookup(ctx, e.ID, wire.Inet)
+		if err != nil {
+			stuck = append(stuck, label+": "+e.EPMDError)
+			continue
+		}
+		w, err := d.decider.Way(ctx, m, wire.Inet)
+		switch {
+		case err != nil:
+			stuck = append(stuck, label+": "+e.EPMDError)
+		case w.Mode != reach.Published:
+			direct = true
+			stuck = append(stuck, label+": "+e.EPMDError)
+		case w.Err != nil:
+			stuck = append(stuck, label+": "+w.Why+", and "+w.Err.Error())
+		default:
+			published = append(published, label+": "+w.Why+", published at "+w.Dial.String())
+		}
+	}
+	ch.Detail = fmt.Sprintf("%d of %d running containers not reachable at their addresses", len(ids), probed)
+	if len(published) > 0 {
+		ch.Detail += "; reached through published ports instead: " + listSome(published, 3)
+	}
+	switch {
+	case len(stuck) == 0:
+		ch.Status = statusWarn
+	case direct:
+		ch.Status = statusFail
+		ch.Detail += "; not reachable: " + listSome(stuck, 3)
+		ch.Fix = "this host has no route to those networks: use their published ports (EPMD_DOCKER_MODE=auto or published; see reached via), run the shell on the Docker host, or in a container on the same network"
+	default:
+		ch.Status = statusFail
+		ch.Detail += "; not reachable: " + listSome(stuck, 3)
+		ch.Fix = "publish the node's distribution port: run it with -kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100 and -p 127.0.0.1::9100, labelled --label " + resolve.DistPortLabel + "=9100 if it publishes other ports"
+	}
+	return ch
 }
 
 // probeWords says for a person what asking e's epmd gave.

@@ -55,7 +55,10 @@ func (x *Resolver) ResolveDial(ctx context.Context, host string, fam wire.Family
 			return netip.AddrPort{}, err
 		}
 	}
-	w := dec.WayOf(m.Published, fam)
+	w, err := x.Decider.Way(ctx, m, fam)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolve %q: %w", host, err)
+	}
 	switch {
 	case w.Mode == Direct:
 		return netip.AddrPortFrom(m.Addr, 0), nil

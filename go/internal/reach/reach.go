@@ -14,7 +14,8 @@
 //	direct     container addresses, epmd inside the container
 //	published  published ports (resolve.DistPortLabel names the port)
 //	auto       published for Docker Desktop, rootless and remote daemons,
-//	           else direct (the default)
+//	           and for networks whose container addresses this host does
+//	           not reach (probed); else direct (the default)
 //
 // A binding on all interfaces is reached at this host's loopback address,
 // or at the daemon's host for a remote daemon (DOCKER_HOST tcp:// or
@@ -23,6 +24,7 @@ package reach
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -30,6 +32,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
@@ -68,7 +72,7 @@ func ParseMode(s string) (Mode, error) {
 
 // Decision is how containers are reached, and why.
 type Decision struct {
-	Mode Mode // Direct or Published
+	Mode Mode // Direct, Published, or Auto: per network, by Decider.Way
 	// Remote is the daemon's host for a remote daemon, the address of
 	// bindings on all interfaces; zero for a local daemon.
 	Remote netip.Addr
@@ -106,9 +110,37 @@ type InfoAPI interface {
 	Info(ctx context.Context) (docker.Info, error)
 }
 
-// Decider decides the mode once and keeps the decision. A decision that
-// needed the daemon and could not get it is not kept: Decide asks again
-// next time.
+// Bounds of the decisions made off the lookup path.
+const (
+	// ProbeTimeout bounds the TCP connect that tells whether this host
+	// routes to a network's container addresses. A container on a
+	// bridge of this host answers (or refuses) within a millisecond.
+	ProbeTimeout = 500 * time.Millisecond
+	// ProbePort is the port probed: the container's epmd.
+	ProbePort = 4369
+	// VerdictTTL is how long a network's verdict stands before it is
+	// probed again; the old verdict is used meanwhile.
+	VerdictTTL = time.Minute
+	// InfoTimeout bounds the /info request that tells Docker Desktop and
+	// rootless daemons; it never delays a lookup.
+	InfoTimeout = 10 * time.Second
+	// infoRetry is how long after a failed /info it is asked again.
+	infoRetry = 5 * time.Second
+	// maxVerdicts bounds the verdicts kept, one per network.
+	maxVerdicts = 1024
+)
+
+// Decider decides how containers are reached and keeps the decision.
+//
+// The settings direct and published decide by themselves, and so does a
+// remote daemon (published). For a local daemon in auto mode nothing on the
+// lookup path waits for /info: the daemon's kind is asked once in the
+// background (Docker Desktop and rootless daemons are published), and until
+// it answers, or when it says a plain engine, each network's container
+// addresses are probed once (Way): a short TCP connect to a container's
+// epmd. Where this host does not reach them, as with colima, Lima, Rancher
+// Desktop or Podman machine, whose daemons report a local Linux engine,
+// the published port is used.
 type Decider struct {
 	Mode       Mode    // the setting
 	DockerHost string  // the daemon address in use (docker.Client.Host)
@@ -116,24 +148,66 @@ type Decider struct {
 	// LookupHost resolves a remote daemon's host name; nil means
 	// net.DefaultResolver.
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Probe tells whether this host reaches addr; nil means a TCP
+	// connect within ProbeTimeout (see Reachable).
+	Probe func(ctx context.Context, addr netip.AddrPort) bool
+	// Changed, when set, is called (on a goroutine of its own) when a
+	// decision changes after it was used, so that copies of earlier
+	// answers can be dropped.
+	Changed func()
 
-	mu      sync.Mutex
-	decided *Decision
+	mu       sync.Mutex
+	decided  *Decision
+	kind     *Decision // from /info: Published for Docker Desktop or rootless
+	asking   bool      // an /info request runs
+	askAfter time.Time // no /info request before
+	used     bool      // an answer was given from the decisions
+	verdicts map[string]verdict
+	probing  map[string]chan struct{}
 }
 
-// Decide returns how containers are reached.
+// verdict is whether a network's container addresses are reachable here.
+type verdict struct {
+	reachable bool
+	at        time.Time
+}
+
+// Decide returns how containers are reached. Its Mode is Direct,
+// Published, or Auto: decided per network by Way. It never waits for
+// /info (Settle does); for a remote daemon it may resolve the daemon's
+// host name.
 func (d *Decider) Decide(ctx context.Context) (Decision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.decided != nil {
+	if d.decided == nil {
+		dec, err := d.decide(ctx)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.decided = &dec
+	}
+	if d.decided.Mode != Auto {
 		return *d.decided, nil
 	}
-	dec, err := d.decide(ctx)
-	if err != nil {
-		return Decision{}, err
+	if d.kind != nil {
+		return *d.kind, nil
 	}
-	d.decided = &dec
-	return dec, nil
+	d.askInfoLocked()
+	return *d.decided, nil
+}
+
+// Settle waits until the daemon's kind is known (or /info failed), for
+// the commands, whose answers should not depend on how fast /info was.
+func (d *Decider) Settle(ctx context.Context) {
+	if dec, err := d.Decide(ctx); err != nil || dec.Mode != Auto || d.API == nil {
+		return
+	}
+	d.mu.Lock()
+	known := d.kind != nil
+	d.mu.Unlock()
+	if !known {
+		d.kindFromInfo(ctx)
+	}
 }
 
 func (d *Decider) decide(ctx context.Context) (Decision, error) {
@@ -148,27 +222,167 @@ func (d *Decider) decide(ctx context.Context) (Decision, error) {
 	switch {
 	case d.Mode == Direct || d.Mode == Published:
 		dec.Mode, dec.Why = d.Mode, EnvMode+"="+string(d.Mode)
-		return dec, nil
 	case dec.Remote.IsValid():
 		dec.Mode, dec.Why = Published, "remote daemon at "+dec.RemoteName
-		return dec, nil
-	case d.API == nil:
-		dec.Mode, dec.Why = Direct, "local daemon"
-		return dec, nil
+	default:
+		dec.Mode, dec.Why = Auto, "local daemon"
 	}
+	return dec, nil
+}
+
+// askInfoLocked starts the background /info request, unless one runs or
+// the last one failed a moment ago.
+func (d *Decider) askInfoLocked() {
+	if d.API == nil || d.asking || time.Now().Before(d.askAfter) {
+		return
+	}
+	d.asking = true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), InfoTimeout)
+		defer cancel()
+		d.kindFromInfo(ctx)
+	}()
+}
+
+// kindFromInfo asks /info and keeps what it says.
+func (d *Decider) kindFromInfo(ctx context.Context) {
 	info, err := d.API.Info(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.asking = false
 	if err != nil {
-		return Decision{}, err
+		d.askAfter = time.Now().Add(infoRetry)
+		return
 	}
+	if d.kind != nil || d.decided == nil {
+		return
+	}
+	dec := *d.decided
 	switch {
 	case info.Desktop():
 		dec.Mode, dec.Why = Published, "Docker Desktop"
 	case info.Rootless():
 		dec.Mode, dec.Why = Published, "rootless daemon"
 	default:
-		dec.Mode, dec.Why = Direct, "local daemon"
+		dec.Why = "local daemon on " + orUnknown(info.OperatingSystem)
 	}
-	return dec, nil
+	d.kind = &dec
+	if dec.Mode == Published {
+		d.changedLocked()
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown system"
+	}
+	return s
+}
+
+// changedLocked reports a changed decision, if an answer used the old one.
+func (d *Decider) changedLocked() {
+	if d.used && d.Changed != nil {
+		go d.Changed()
+	}
+}
+
+// Way says how the match m is reached for family fam: as Decide says, and
+// in Auto mode by whether this host reaches m's network (probed once per
+// network, and again in the background every VerdictTTL).
+func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Way, error) {
+	dec, err := d.Decide(ctx)
+	if err != nil {
+		return Way{}, err
+	}
+	d.mu.Lock()
+	d.used = true
+	d.mu.Unlock()
+	if dec.Mode == Auto {
+		dec.Mode, dec.Why = Direct, dec.Why+"; network "+m.Network+" reachable from here"
+		if !d.reachable(ctx, m) {
+			dec.Mode, dec.Why = Published, "network "+m.Network+" not reachable from here"
+		}
+	}
+	w := dec.WayOf(m.Published, fam)
+	w.Why = dec.Why
+	return w, nil
+}
+
+// reachable tells whether this host reaches m's network: from the
+// network's verdict, else by probing m's address, waiting for it at most
+// until ctx ends (then reachable, the default, is assumed for this answer).
+func (d *Decider) reachable(ctx context.Context, m resolve.Match) bool {
+	if m.Network == "host" || !m.Addr.IsValid() || m.Addr.IsLoopback() {
+		return true
+	}
+	d.mu.Lock()
+	v, ok := d.verdicts[m.Network]
+	if ok && time.Since(v.at) < VerdictTTL {
+		d.mu.Unlock()
+		return v.reachable
+	}
+	done := d.probeLocked(m.Network, m.Addr)
+	d.mu.Unlock()
+	if ok {
+		// A stale verdict stands until the new probe has spoken.
+		return v.reachable
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.verdicts[m.Network].reachable
+}
+
+// probeLocked starts probing network at addr, unless that runs already,
+// and returns a channel closed when the verdict is in.
+func (d *Decider) probeLocked(network string, addr netip.Addr) <-chan struct{} {
+	if ch, ok := d.probing[network]; ok {
+		return ch
+	}
+	if d.probing == nil {
+		d.probing = map[string]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	d.probing[network] = ch
+	probe := d.Probe
+	if probe == nil {
+		probe = Reachable
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ProbeTimeout)
+		ok := probe(ctx, netip.AddrPortFrom(addr, ProbePort))
+		cancel()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		old, had := d.verdicts[network]
+		if d.verdicts == nil || len(d.verdicts) >= maxVerdicts {
+			d.verdicts = map[string]verdict{}
+		}
+		d.verdicts[network] = verdict{reachable: ok, at: time.Now()}
+		delete(d.probing, network)
+		close(ch)
+		if had && old.reachable != ok {
+			d.changedLocked()
+		}
+	}()
+	return ch
+}
+
+// Reachable tells whether this host reaches ap: a TCP connect that is
+// accepted, or refused by the far end (the address answered), says yes;
+// a timeout, or no route, says no.
+func Reachable(ctx context.Context, ap netip.AddrPort) bool {
+	var nd net.Dialer
+	c, err := nd.DialContext(ctx, "tcp", ap.String())
+	if err == nil {
+		c.Close()
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // lookup resolves the remote daemon's host, preferring IPv4.
@@ -199,9 +413,12 @@ type Way struct {
 	Mode Mode           // Direct or Published
 	Dial netip.AddrPort // Published: the host side to dial
 	Err  error          // Published: why the container cannot be reached (wraps wire.ErrNotPublished or wire.ErrNoAddress)
+	Why  string         // from Decider.Way: why this way, for people
 }
 
-// WayOf says how a container that publishes p is reached, for family fam.
+// WayOf says how a container that publishes p is reached, for family fam,
+// under a decision whose Mode is Direct or Published (Auto counts as
+// Direct: Decider.Way decides it per network).
 func (dec Decision) WayOf(p resolve.Published, fam wire.Family) Way {
 	if dec.Mode != Published {
 		return Way{Mode: Direct}
