@@ -418,6 +418,8 @@ func (d *doctor) unreachable(ctx context.Context, r *resolve.Resolver, entries [
 		switch {
 		case err != nil:
 			stuck = append(stuck, label+": "+e.EPMDError)
+		case w.Mode != reach.Published && w.Addr != m.Addr:
+			published = append(published, label+": "+w.Why)
 		case w.Mode != reach.Published:
 			direct = true
 			stuck = append(stuck, label+": "+e.EPMDError)
@@ -429,7 +431,7 @@ func (d *doctor) unreachable(ctx context.Context, r *resolve.Resolver, entries [
 	}
 	ch.Detail = fmt.Sprintf("%d of %d running containers not reachable at their addresses", len(ids), probed)
 	if len(published) > 0 {
-		ch.Detail += "; reached through published ports instead: " + listSome(published, 3)
+		ch.Detail += "; reached another way instead: " + listSome(published, 3)
 	}
 	switch {
 	case len(stuck) == 0:

@@ -20,7 +20,7 @@ func newDecider(api *docker.Client) (*reach.Decider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reach.Decider{Mode: mode, DockerHost: api.Host(), API: api}, nil
+	return &reach.Decider{Mode: mode, DockerHost: api.Host(), API: api, Gateways: api}, nil
 }
 
 // ways says, for each running container by full ID, how it is reached
@@ -66,6 +66,9 @@ func reachOf(ctx context.Context, api *docker.Client, m resolve.Match, fam wire.
 	}
 	if w.Mode == reach.Published && w.Err == nil {
 		return string(w.Mode) + " (" + w.Why + ")", w.Dial.String()
+	}
+	if w.Mode == reach.Direct && w.Addr != m.Addr {
+		return "direct at " + w.Addr.String() + " (" + w.Why + ")", ""
 	}
 	return w.String() + " (" + w.Why + ")", ""
 }

@@ -18,6 +18,7 @@
 //	GET /containers/json        ListRunning
 //	GET /containers/{id}/json   Inspect
 //	GET /info                   Info (daemon kind: Desktop, rootless)
+//	GET /networks/docker_gwbridge  Gateways (Swarm tasks' local addresses)
 //	GET /events?filters=...     Events
 //
 // Every call takes a context and the caller gives it a deadline. Events is

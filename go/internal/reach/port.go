@@ -61,7 +61,7 @@ func (x *Resolver) ResolveDial(ctx context.Context, host string, fam wire.Family
 	}
 	switch {
 	case w.Mode == Direct:
-		return netip.AddrPortFrom(m.Addr, 0), nil
+		return netip.AddrPortFrom(w.Addr, 0), nil
 	case w.Err != nil:
 		return netip.AddrPort{}, fmt.Errorf("resolve %q: container %s (%.12s): %w", host, m.Container.Name, m.Container.ID, w.Err)
 	}

@@ -110,6 +110,15 @@ type InfoAPI interface {
 	Info(ctx context.Context) (docker.Info, error)
 }
 
+// GatewayAPI tells Swarm tasks' addresses on the node's docker_gwbridge;
+// *docker.Client implements it.
+type GatewayAPI interface {
+	Gateways(ctx context.Context) (map[string]netip.Addr, error)
+}
+
+// SwarmTaskLabel marks a container that Docker Swarm runs as a task.
+const SwarmTaskLabel = "com.docker.swarm.task.id"
+
 // Bounds of the decisions made off the lookup path.
 const (
 	// ProbeTimeout bounds the TCP connect that tells whether this host
@@ -151,6 +160,8 @@ type Decider struct {
 	// Probe tells whether this host reaches addr; nil means a TCP
 	// connect within ProbeTimeout (see Reachable).
 	Probe func(ctx context.Context, addr netip.AddrPort) bool
+	// Gateways tells Swarm tasks' docker_gwbridge addresses; nil: none.
+	Gateways GatewayAPI
 	// Changed, when set, is called (on a goroutine of its own) when a
 	// decision changes after it was used, so that copies of earlier
 	// answers can be dropped.
@@ -164,6 +175,7 @@ type Decider struct {
 	used     bool      // an answer was given from the decisions
 	verdicts map[string]verdict
 	probing  map[string]chan struct{}
+	gateways map[string]netip.Addr // by container ID, as last asked
 }
 
 // verdict is whether a network's container addresses are reachable here.
@@ -297,6 +309,14 @@ func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Wa
 	d.mu.Lock()
 	d.used = true
 	d.mu.Unlock()
+	if dec.Mode != Published && m.Labels[SwarmTaskLabel] != "" && m.Network != "host" && fam == wire.Inet {
+		// A task's overlay address is not routed from its node, which
+		// reaches it on docker_gwbridge.
+		if gw, ok := d.gateway(ctx, m.Container.ID); ok {
+			return Way{Mode: Direct, Addr: gw, Why: fmt.Sprintf("Swarm task of service %s: its %s address, as this node reaches it (%s's address %v is not routed here)",
+				m.Labels[resolve.SwarmServiceLabel], docker.GatewayBridge, m.Network, m.Addr)}, nil
+		}
+	}
 	if dec.Mode == Auto {
 		dec.Mode, dec.Why = Direct, dec.Why+"; network "+m.Network+" reachable from here"
 		if !d.reachable(ctx, m) {
@@ -305,7 +325,33 @@ func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Wa
 	}
 	w := dec.WayOf(m.Published, fam)
 	w.Why = dec.Why
+	if w.Mode == Direct {
+		w.Addr = m.Addr
+	}
 	return w, nil
+}
+
+// gateway returns container id's docker_gwbridge address, asking the daemon
+// again when it is not known yet (a new task).
+func (d *Decider) gateway(ctx context.Context, id string) (netip.Addr, bool) {
+	if d.Gateways == nil {
+		return netip.Addr{}, false
+	}
+	d.mu.Lock()
+	gw, ok := d.gateways[id]
+	d.mu.Unlock()
+	if ok {
+		return gw, true
+	}
+	all, err := d.Gateways.Gateways(ctx)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	d.mu.Lock()
+	d.gateways = all
+	d.mu.Unlock()
+	gw, ok = all[id]
+	return gw, ok
 }
 
 // reachable tells whether this host reaches m's network: from the
@@ -411,6 +457,7 @@ func (d *Decider) lookup(ctx context.Context, h string) (netip.Addr, error) {
 // Way is how one container is reached.
 type Way struct {
 	Mode Mode           // Direct or Published
+	Addr netip.Addr     // Direct, from Decider.Way: the address to ask epmd at (the container's, or a Swarm task's gateway address)
 	Dial netip.AddrPort // Published: the host side to dial
 	Err  error          // Published: why the container cannot be reached (wraps wire.ErrNotPublished or wire.ErrNoAddress)
 	Why  string         // from Decider.Way: why this way, for people

@@ -293,6 +293,9 @@ type Match struct {
 	Forms []Form
 	// Published is what the container publishes (see published.go).
 	Published Published
+	// Labels are the container's labels (Swarm's com.docker.swarm.*
+	// among them); never nil.
+	Labels map[string]string
 }
 
 // New returns a Resolver that reads from api.
@@ -435,6 +438,7 @@ func (r *Resolver) answer(cands []candidate, k key, given string) (Match, error)
 		Network:   network,
 		Forms:     h.forms,
 		Published: h.c.published,
+		Labels:    h.c.labels,
 	}, nil
 }
 
