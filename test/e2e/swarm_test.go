@@ -88,11 +88,7 @@ func TestSwarm(t *testing.T) {
 	if id == "" {
 		t.Fatalf("no task of %s has the hostname %s", svc, host)
 	}
-	gw := docker(t, "network", "inspect", "docker_gwbridge", "--format", `{{range $id, $c := .Containers}}{{if eq $id "`+id+`"}}{{$c.IPv4Address}}{{end}}{{end}}`)
-	gw, _, _ = strings.Cut(gw, "/")
-	if gw == "" {
-		t.Fatalf("task container %.12s has no docker_gwbridge endpoint", id)
-	}
+	gw := gatewayOf(t, id)
 
 	a := startAdmin(t, []string{"EPMD_DOCKER_MODE="})
 	want := "{ok,{" + strings.ReplaceAll(gw, ".", ",") + "}}"
@@ -119,6 +115,32 @@ func TestSwarm(t *testing.T) {
 	if err == nil || strings.Count(string(out), svc+".") != 2 {
 		t.Errorf("epmd-docker resolve %s: %v, want an error naming both tasks:\n%s", svc, err, out)
 	}
+
+	// A name no container here answers to is looked for among the
+	// swarm's tasks on other nodes (there are none), then resolved as
+	// usual.
+	if got := a.Eval(`epmd_docker:resolve("nosuchtask-`+sfx+`")`, 10*time.Second); !strings.HasPrefix(got, "{error,") {
+		t.Errorf("resolve of an unknown name on a swarm manager: got %s, want an error", got)
+	}
+
+	// One replica left: the service name means its task, which runs
+	// here, and no other node runs one.
+	docker(t, "service", "scale", "--detach", svc+"=1")
+	tasks = waitTasks(t, svc, 1)
+	want = "{ok,{" + strings.ReplaceAll(gatewayOf(t, tasks[0]), ".", ",") + "}}"
+	waitEval(t, a, fmt.Sprintf("epmd_docker:resolve(%q)", svc), 20*time.Second, func(s string) bool { return s == want })
+}
+
+// gatewayOf is container id's address on docker_gwbridge, as the daemon
+// lists it (the gateway_SANDBOX endpoint).
+func gatewayOf(t *testing.T, id string) string {
+	t.Helper()
+	gw := docker(t, "network", "inspect", "docker_gwbridge", "--format", `{{range $id, $c := .Containers}}{{if eq $id "`+id+`"}}{{$c.IPv4Address}}{{end}}{{end}}`)
+	gw, _, _ = strings.Cut(gw, "/")
+	if gw == "" {
+		t.Fatalf("task container %.12s has no docker_gwbridge endpoint", id)
+	}
+	return gw
 }
 
 // waitTasks waits until service svc runs n task containers here, and

@@ -48,6 +48,6 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go res.Watch(ctx)
-	srv := &port.Server{Resolver: &reach.Resolver{R: res, Decider: decider}, Log: log, Version: version()}
+	srv := &port.Server{Resolver: &reach.Resolver{R: res, Decider: decider, Swarm: &reach.Swarm{API: api}}, Log: log, Version: version()}
 	return srv.Serve(ctx, c.std.in, c.std.out)
 }

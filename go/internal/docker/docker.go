@@ -19,6 +19,9 @@
 //	GET /containers/{id}/json   Inspect
 //	GET /info                   Info (daemon kind: Desktop, rootless)
 //	GET /networks/docker_gwbridge  Gateways (Swarm tasks' local addresses)
+//	GET /tasks                  Tasks (Swarm tasks on other nodes; managers only)
+//	GET /services               Tasks
+//	GET /nodes                  Tasks
 //	GET /events?filters=...     Events
 //
 // Every call takes a context and the caller gives it a deadline. Events is

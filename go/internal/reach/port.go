@@ -16,6 +16,8 @@ import (
 type Resolver struct {
 	R       *resolve.Resolver
 	Decider *Decider
+	// Swarm, when set, answers for Swarm tasks on other nodes.
+	Swarm *Swarm
 }
 
 // Resolve is the container's own address (resolve.Resolver.Resolve).
@@ -34,8 +36,16 @@ func (x *Resolver) List(ctx context.Context) ([]wire.Container, error) {
 // wire.ErrNotPublished, which names the container.
 func (x *Resolver) ResolveDial(ctx context.Context, host string, fam wire.Family) (netip.AddrPort, error) {
 	m, err := x.R.Lookup(ctx, host, fam)
+	if errors.Is(err, wire.ErrNotFound) && x.Swarm != nil {
+		return x.Swarm.Find(ctx, host, fam, err)
+	}
 	if err != nil && !errors.Is(err, wire.ErrNoAddress) {
 		return netip.AddrPort{}, err
+	}
+	if x.Swarm != nil {
+		if aerr := x.Swarm.Ambiguous(ctx, host, m); aerr != nil {
+			return netip.AddrPort{}, aerr
+		}
 	}
 	dec, derr := x.Decider.Decide(ctx)
 	if derr != nil {
