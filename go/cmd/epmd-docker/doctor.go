@@ -206,14 +206,16 @@ func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 			sock, owner, group, group)
 	case errors.Is(err, context.DeadlineExceeded):
 		ch.Fix = fmt.Sprintf("the daemon did not answer within %v: is it overloaded or hung?", pingTimeout)
+	case api.Daemon().Context != docker.DefaultContext:
+		// colima, OrbStack, Docker Desktop and friends start their
+		// daemon, and its socket, with their VM.
+		ch.Fix = "start the daemon of context " + api.Daemon().Context + " (docker context inspect " + api.Daemon().Context + " shows it; for colima: colima start), or choose another with docker context use NAME (docker context ls lists them)"
 	case strings.HasPrefix(api.Host(), "unix://"):
 		if _, serr := os.Stat(sock); errors.Is(serr, fs.ErrNotExist) {
 			ch.Fix = sock + " does not exist: start the daemon (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at it"
 		} else {
 			ch.Fix = "start the daemon (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at it"
 		}
-	case api.Daemon().Context != docker.DefaultContext:
-		ch.Fix = "check that the daemon of context " + api.Daemon().Context + " runs (docker context inspect " + api.Daemon().Context + "), or choose another with docker context use NAME"
 	default:
 		ch.Fix = "check that the daemon at DOCKER_HOST runs and is reachable from here"
 	}
