@@ -123,8 +123,11 @@ const SwarmTaskLabel = "com.docker.swarm.task.id"
 const (
 	// ProbeTimeout bounds the TCP connect that tells whether this host
 	// routes to a network's container addresses. A container on a
-	// bridge of this host answers (or refuses) within a millisecond.
-	ProbeTimeout = 500 * time.Millisecond
+	// bridge of this host answers (or refuses) within a millisecond; the
+	// margin is for a loaded machine, where a verdict of "unreachable"
+	// by mistake would cost every container on the network. It fits in
+	// a lookup's own deadline (EPMD_DOCKER_TIMEOUT, 2 s by default).
+	ProbeTimeout = time.Second
 	// ProbePort is the port probed: the container's epmd.
 	ProbePort = 4369
 	// VerdictTTL is how long a network's verdict stands before it is
