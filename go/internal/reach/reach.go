@@ -414,7 +414,9 @@ func (d *Decider) probeLocked(network string, addr netip.Addr) <-chan struct{} {
 		d.verdicts[network] = verdict{reachable: ok, at: time.Now()}
 		delete(d.probing, network)
 		close(ch)
-		if had && old.reachable != ok {
+		// A lookup that could not wait for this verdict was answered as
+		// if reachable.
+		if had && old.reachable != ok || !had && !ok {
 			d.changedLocked()
 		}
 	}()
