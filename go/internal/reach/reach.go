@@ -173,7 +173,7 @@ type Decider struct {
 	mu       sync.Mutex
 	decided  *Decision
 	kind     *Decision // from /info: Published for Docker Desktop or rootless
-	asking   bool      // an /info request runs
+	infoDone chan struct{} // while an /info request runs: closed when it ends
 	askAfter time.Time // no /info request before
 	used     bool      // an answer was given from the decisions
 	verdicts map[string]verdict
@@ -211,17 +211,27 @@ func (d *Decider) Decide(ctx context.Context) (Decision, error) {
 	return *d.decided, nil
 }
 
-// Settle waits until the daemon's kind is known (or /info failed), for
-// the commands, whose answers should not depend on how fast /info was.
+// Settle waits until the daemon's kind is known (or /info failed, or ctx
+// ended), for the commands, whose answers should not depend on how fast
+// /info was.
 func (d *Decider) Settle(ctx context.Context) {
 	if dec, err := d.Decide(ctx); err != nil || dec.Mode != Auto || d.API == nil {
 		return
 	}
 	d.mu.Lock()
-	known := d.kind != nil
+	if d.kind != nil {
+		d.mu.Unlock()
+		return
+	}
+	if d.infoDone == nil {
+		d.askAfter = time.Time{}
+		d.askInfoLocked()
+	}
+	done := d.infoDone
 	d.mu.Unlock()
-	if !known {
-		d.kindFromInfo(ctx)
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -248,11 +258,13 @@ func (d *Decider) decide(ctx context.Context) (Decision, error) {
 // askInfoLocked starts the background /info request, unless one runs or
 // the last one failed a moment ago.
 func (d *Decider) askInfoLocked() {
-	if d.API == nil || d.asking || time.Now().Before(d.askAfter) {
+	if d.API == nil || d.infoDone != nil || time.Now().Before(d.askAfter) {
 		return
 	}
-	d.asking = true
+	done := make(chan struct{})
+	d.infoDone = done
 	go func() {
+		defer close(done)
 		ctx, cancel := context.WithTimeout(context.Background(), InfoTimeout)
 		defer cancel()
 		d.kindFromInfo(ctx)
@@ -264,7 +276,7 @@ func (d *Decider) kindFromInfo(ctx context.Context) {
 	info, err := d.API.Info(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.asking = false
+	d.infoDone = nil
 	if err != nil {
 		d.askAfter = time.Now().Add(infoRetry)
 		return

@@ -104,10 +104,16 @@ func TestDecideRetriesAfterFailure(t *testing.T) {
 
 // blockedInfo is a daemon whose /info does not answer until released:
 // measured, a 2 s /info made every lookup in auto mode time out.
-type blockedInfo struct{ release chan struct{} }
+type blockedInfo struct {
+	release chan struct{}
+	os      string // "" for Debian's
+}
 
 func (b blockedInfo) Info(ctx context.Context) (docker.Info, error) {
 	<-b.release
+	if b.os != "" {
+		return docker.Info{OperatingSystem: b.os}, nil
+	}
 	return docker.Info{OperatingSystem: "Debian GNU/Linux 12 (bookworm)"}, nil
 }
 
@@ -216,5 +222,27 @@ func TestDecideRemoteName(t *testing.T) {
 	got, err := d.Decide(context.Background())
 	if err != nil || got.Mode != Published || got.Remote != netip.MustParseAddr("192.0.2.9") {
 		t.Fatalf("got %+v, %v; want published at 192.0.2.9", got, err)
+	}
+}
+
+// TestChangedAfterUse: /info answering late that this is Docker Desktop
+// changes answers already given, and says so.
+func TestChangedAfterUse(t *testing.T) {
+	b := blockedInfo{release: make(chan struct{}), os: "Docker Desktop"}
+	changed := make(chan struct{}, 4)
+	d := &Decider{Mode: Auto, DockerHost: "unix:///var/run/docker.sock", API: b,
+		Probe:   func(context.Context, netip.AddrPort) bool { return true },
+		Changed: func() { changed <- struct{}{} }}
+	if w, err := d.Way(context.Background(), match("bridge", "172.17.0.2", 32768), wire.Inet); err != nil || w.Mode != Direct {
+		t.Fatalf("before /info: got %+v, %v; want direct", w, err)
+	}
+	close(b.release)
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported after /info said Docker Desktop")
+	}
+	if w, err := d.Way(context.Background(), match("bridge", "172.17.0.2", 32768), wire.Inet); err != nil || w.Mode != Published {
+		t.Fatalf("after /info: got %+v, %v; want published", w, err)
 	}
 }
