@@ -172,10 +172,10 @@ type Decider struct {
 
 	mu       sync.Mutex
 	decided  *Decision
-	kind     *Decision // from /info: Published for Docker Desktop or rootless
+	kind     *Decision     // from /info: Published for Docker Desktop or rootless
 	infoDone chan struct{} // while an /info request runs: closed when it ends
-	askAfter time.Time // no /info request before
-	used     bool      // an answer was given from the decisions
+	askAfter time.Time     // no /info request before
+	used     bool          // an answer was given from the decisions
 	verdicts map[string]verdict
 	probing  map[string]chan struct{}
 	gateways map[string]netip.Addr // by container ID, as last asked
