@@ -12,7 +12,8 @@ import (
 )
 
 // TestSwarm reaches Swarm tasks from their node: a service of 2 replicas
-// on an attachable overlay network, with templated hostnames. Their overlay
+// on an attachable overlay network, with templated hostnames, and a plain
+// container attached to that network. Their overlay
 // addresses are not routed from the node (packets would leave by the
 // default route); each task is reached at its docker_gwbridge address.
 //
@@ -101,6 +102,16 @@ func TestSwarm(t *testing.T) {
 	}
 	if got := a.RPCNode(node); got != atom(node) {
 		t.Fatalf("rpc node(): got %s, want %s", got, atom(node))
+	}
+
+	// A plain container on the attachable overlay: the same.
+	att := startNode(t, nodeSpec{DockerArgs: []string{"--network", net, "--hostname", "att" + sfx}})
+	want = "{ok,{" + strings.ReplaceAll(gatewayOf(t, att.ID), ".", ",") + "}}"
+	if got := a.Eval(fmt.Sprintf("epmd_docker:resolve(%q)", att.Hostname), 10*time.Second); got != want {
+		t.Fatalf("resolve %s (docker run --network %s): got %s, want %s, its docker_gwbridge address", att.Hostname, net, got, want)
+	}
+	if got := a.Connect(att.Node); got != "true" {
+		t.Fatalf("connect_node(%s): got %s, want true\n%s", att.Node, got, a.Output())
 	}
 
 	// The service name: ambiguous with two replicas, naming both tasks.

@@ -138,6 +138,9 @@ const (
 	InfoTimeout = 10 * time.Second
 	// infoRetry is how long after a failed /info it is asked again.
 	infoRetry = 5 * time.Second
+	// gatewayTTL is how long the docker_gwbridge addresses stand for a
+	// container that has none there.
+	gatewayTTL = 2 * time.Second
 	// maxVerdicts bounds the verdicts kept, one per network.
 	maxVerdicts = 1024
 )
@@ -170,15 +173,16 @@ type Decider struct {
 	// answers can be dropped.
 	Changed func()
 
-	mu       sync.Mutex
-	decided  *Decision
-	kind     *Decision     // from /info: Published for Docker Desktop or rootless
-	infoDone chan struct{} // while an /info request runs: closed when it ends
-	askAfter time.Time     // no /info request before
-	used     bool          // an answer was given from the decisions
-	verdicts map[string]verdict
-	probing  map[string]chan struct{}
-	gateways map[string]netip.Addr // by container ID, as last asked
+	mu         sync.Mutex
+	decided    *Decision
+	kind       *Decision     // from /info: Published for Docker Desktop or rootless
+	infoDone   chan struct{} // while an /info request runs: closed when it ends
+	askAfter   time.Time     // no /info request before
+	used       bool          // an answer was given from the decisions
+	verdicts   map[string]verdict
+	probing    map[string]chan struct{}
+	gateways   map[string]netip.Addr // by container ID, as last asked
+	gatewaysAt time.Time
 }
 
 // verdict is whether a network's container addresses are reachable here.
@@ -324,12 +328,18 @@ func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Wa
 	d.mu.Lock()
 	d.used = true
 	d.mu.Unlock()
-	if dec.Mode != Published && m.Labels[SwarmTaskLabel] != "" && m.Network != "host" && fam == wire.Inet {
-		// A task's overlay address is not routed from its node, which
-		// reaches it on docker_gwbridge.
-		if gw, ok := d.gateway(ctx, m.Container.ID); ok {
-			return Way{Mode: Direct, Addr: gw, Why: fmt.Sprintf("Swarm task of service %s: its %s address, as this node reaches it (%s's address %v is not routed here)",
-				m.Labels[resolve.SwarmServiceLabel], docker.GatewayBridge, m.Network, m.Addr)}, nil
+	if dec.Mode != Published && m.Network != "host" && fam == wire.Inet {
+		// A container on an overlay network (a Swarm task, or one
+		// attached to an attachable overlay) is not routed from its
+		// node at its overlay address; the node reaches it on
+		// docker_gwbridge, where only such containers have endpoints.
+		if gw, ok := d.gateway(ctx, m.Container.ID, m.Labels[SwarmTaskLabel] != ""); ok {
+			what := "container on an overlay network"
+			if svc := m.Labels[resolve.SwarmServiceLabel]; svc != "" {
+				what = "Swarm task of service " + svc
+			}
+			return Way{Mode: Direct, Addr: gw, Why: fmt.Sprintf("%s: its %s address, as this node reaches it (%s's address %v is not routed here)",
+				what, docker.GatewayBridge, m.Network, m.Addr)}, nil
 		}
 	}
 	if dec.Mode == Auto {
@@ -346,24 +356,27 @@ func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Wa
 	return w, nil
 }
 
-// gateway returns container id's docker_gwbridge address, asking the daemon
-// again when it is not known yet (a new task).
-func (d *Decider) gateway(ctx context.Context, id string) (netip.Addr, bool) {
+// gateway returns container id's docker_gwbridge address. The addresses
+// are asked of the daemon again when id is not among them, at once for a
+// Swarm task (a new one), at most every gatewayTTL for other containers,
+// which mostly have none.
+func (d *Decider) gateway(ctx context.Context, id string, task bool) (netip.Addr, bool) {
 	if d.Gateways == nil {
 		return netip.Addr{}, false
 	}
 	d.mu.Lock()
 	gw, ok := d.gateways[id]
+	fresh := time.Since(d.gatewaysAt) < gatewayTTL
 	d.mu.Unlock()
-	if ok {
-		return gw, true
+	if ok || fresh && !task {
+		return gw, ok
 	}
 	all, err := d.Gateways.Gateways(ctx)
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	d.mu.Lock()
-	d.gateways = all
+	d.gateways, d.gatewaysAt = all, time.Now()
 	d.mu.Unlock()
 	gw, ok = all[id]
 	return gw, ok
