@@ -20,11 +20,15 @@
 // A binding on all interfaces is reached at this host's loopback address,
 // or at the daemon's host for a remote daemon (DOCKER_HOST tcp:// or
 // ssh:// naming a host other than this one).
+//
+// On a Swarm node, a container on an overlay network (a task, or one
+// attached to an attachable overlay) is reached at its docker_gwbridge
+// address, and tasks on other nodes through host-mode published ports
+// (swarm.go). The probes of auto mode are in probe.go.
 package reach
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -32,7 +36,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
@@ -110,15 +113,6 @@ type InfoAPI interface {
 	Info(ctx context.Context) (docker.Info, error)
 }
 
-// GatewayAPI tells Swarm tasks' addresses on the node's docker_gwbridge;
-// *docker.Client implements it.
-type GatewayAPI interface {
-	Gateways(ctx context.Context) (map[string]netip.Addr, error)
-}
-
-// SwarmTaskLabel marks a container that Docker Swarm runs as a task.
-const SwarmTaskLabel = "com.docker.swarm.task.id"
-
 // Bounds of the decisions made off the lookup path.
 const (
 	// ProbeTimeout bounds the TCP connect that tells whether this host
@@ -183,12 +177,6 @@ type Decider struct {
 	probing    map[string]chan struct{}
 	gateways   map[string]netip.Addr // by container ID, as last asked
 	gatewaysAt time.Time
-}
-
-// verdict is whether a network's container addresses are reachable here.
-type verdict struct {
-	reachable bool
-	at        time.Time
 }
 
 // Decide returns how containers are reached. Its Mode is Direct,
@@ -354,111 +342,6 @@ func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Wa
 		w.Addr = m.Addr
 	}
 	return w, nil
-}
-
-// gateway returns container id's docker_gwbridge address. The addresses
-// are asked of the daemon again when id is not among them, at once for a
-// Swarm task (a new one), at most every gatewayTTL for other containers,
-// which mostly have none.
-func (d *Decider) gateway(ctx context.Context, id string, task bool) (netip.Addr, bool) {
-	if d.Gateways == nil {
-		return netip.Addr{}, false
-	}
-	d.mu.Lock()
-	gw, ok := d.gateways[id]
-	fresh := time.Since(d.gatewaysAt) < gatewayTTL
-	d.mu.Unlock()
-	if ok || fresh && !task {
-		return gw, ok
-	}
-	all, err := d.Gateways.Gateways(ctx)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	d.mu.Lock()
-	d.gateways, d.gatewaysAt = all, time.Now()
-	d.mu.Unlock()
-	gw, ok = all[id]
-	return gw, ok
-}
-
-// reachable tells whether this host reaches m's network: from the
-// network's verdict, else by probing m's address, waiting for it at most
-// until ctx ends (then reachable, the default, is assumed for this answer).
-func (d *Decider) reachable(ctx context.Context, m resolve.Match) bool {
-	if m.Network == "host" || !m.Addr.IsValid() || m.Addr.IsLoopback() {
-		return true
-	}
-	d.mu.Lock()
-	v, ok := d.verdicts[m.Network]
-	if ok && time.Since(v.at) < VerdictTTL {
-		d.mu.Unlock()
-		return v.reachable
-	}
-	done := d.probeLocked(m.Network, m.Addr)
-	d.mu.Unlock()
-	if ok {
-		// A stale verdict stands until the new probe has spoken.
-		return v.reachable
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return true
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.verdicts[m.Network].reachable
-}
-
-// probeLocked starts probing network at addr, unless that runs already,
-// and returns a channel closed when the verdict is in.
-func (d *Decider) probeLocked(network string, addr netip.Addr) <-chan struct{} {
-	if ch, ok := d.probing[network]; ok {
-		return ch
-	}
-	if d.probing == nil {
-		d.probing = map[string]chan struct{}{}
-	}
-	ch := make(chan struct{})
-	d.probing[network] = ch
-	probe := d.Probe
-	if probe == nil {
-		probe = Reachable
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), ProbeTimeout)
-		ok := probe(ctx, netip.AddrPortFrom(addr, ProbePort))
-		cancel()
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		old, had := d.verdicts[network]
-		if d.verdicts == nil || len(d.verdicts) >= maxVerdicts {
-			d.verdicts = map[string]verdict{}
-		}
-		d.verdicts[network] = verdict{reachable: ok, at: time.Now()}
-		delete(d.probing, network)
-		close(ch)
-		// A lookup that could not wait for this verdict was answered as
-		// if reachable.
-		if had && old.reachable != ok || !had && !ok {
-			d.changedLocked()
-		}
-	}()
-	return ch
-}
-
-// Reachable tells whether this host reaches ap: a TCP connect that is
-// accepted, or refused by the far end (the address answered), says yes;
-// a timeout, or no route, says no.
-func Reachable(ctx context.Context, ap netip.AddrPort) bool {
-	var nd net.Dialer
-	c, err := nd.DialContext(ctx, "tcp", ap.String())
-	if err == nil {
-		c.Close()
-		return true
-	}
-	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // lookup resolves the remote daemon's host, preferring IPv4.
