@@ -190,7 +190,9 @@ func (e *Daemon) fromStore(dir string) error {
 	return nil
 }
 
-// clientOpts configures a Docker API client for the endpoint.
+// clientOpts configures a Docker API client for the endpoint. An ssh://
+// host needs a dialer of its own, which the Docker API client does not
+// have: this is where it plugs in.
 func (e Daemon) clientOpts() []client.Opt {
 	if e.Source == FromDockerHost || e.Context == DefaultContext {
 		// DOCKER_HOST with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or
