@@ -268,10 +268,19 @@ func (d *doctor) apiVersion(ctx context.Context, api *docker.Client) check {
 // cannot route to.
 func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 	ch := check{Name: "daemon kind", Status: statusOK}
+	// Where container addresses are not routable, epmd_docker uses
+	// published ports unless told otherwise: the fix says what that needs,
+	// or, in direct mode, what else to do.
+	fix := func(direct string) string {
+		if d.decider.Mode == reach.Direct {
+			return direct + "; or unset " + reach.EnvMode + " (now direct) to use published ports"
+		}
+		return "epmd_docker dials published distribution ports here: publish each node's (see reached via)"
+	}
 	if remote, host := remoteDaemon(api.Host()); remote {
 		ch.Status = statusWarn
 		ch.Detail = "remote daemon at " + host + ": its container addresses are on that host's networks, normally not routable from here"
-		ch.Fix = "run epmd-docker and the shell on the Docker host itself"
+		ch.Fix = fix("run epmd-docker and the shell on the Docker host itself")
 		return ch
 	}
 	ictx, cancel := context.WithTimeout(ctx, dockerTimeout)
@@ -283,11 +292,11 @@ func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 	case info.Desktop():
 		ch.Status = statusWarn
 		ch.Detail = "Docker Desktop (" + info.OperatingSystem + "): containers run in a VM whose addresses are not routable from this host"
-		ch.Fix = "run the shell in a container on the same network (docker run -it --network NET ...), or use Docker Engine on Linux"
+		ch.Fix = fix("run the shell in a container on the same network (docker run -it --network NET ...), or use Docker Engine on Linux")
 	case info.Rootless():
 		ch.Status = statusWarn
 		ch.Detail = "rootless daemon: its container addresses live in the daemon's own network namespace, not routable from this host"
-		ch.Fix = "run the shell inside that namespace (nsenter -U -n -t $(cat $XDG_RUNTIME_DIR/docker.pid)) or use a rootful daemon"
+		ch.Fix = fix("run the shell inside that namespace (nsenter -U -n -t $(cat $XDG_RUNTIME_DIR/docker.pid)) or use a rootful daemon")
 	case d.decider.Mode == reach.Auto:
 		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses are probed per network; where this host does not reach them (colima, Lima, Rancher Desktop, Podman machine), published ports are used"
 	default:
