@@ -22,7 +22,9 @@ import (
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 const doctorHelp = `Usage: epmd-docker doctor [--json]
@@ -30,8 +32,11 @@ const doctorHelp = `Usage: epmd-docker doctor [--json]
 Checks what epmd_docker needs, one line per check, and says what to do
 about each failure:
 
-  docker reachable     the daemon answers at DOCKER_HOST (or the default
-                       socket); a permission error gets the docker-group hint
+  docker reachable     the daemon answers where the docker CLI would look
+                       (DOCKER_HOST, DOCKER_CONTEXT, the current context of
+                       config.json, or the default socket), and which of
+                       these chose it; a permission error gets the
+                       docker-group hint
   api version          the API version negotiated with the daemon
   daemon kind          local, or Docker Desktop, rootless or remote, whose
                        container addresses are not routable from here
@@ -140,7 +145,8 @@ func statusColor(s string) cli.Color {
 
 // doctor runs the checks.
 type doctor struct {
-	log io.Writer // diagnostics
+	log     io.Writer      // diagnostics
+	decider *reach.Decider // how containers are reached, as port mode decides it
 }
 
 // run returns the checks in order, and whether Docker was unreachable.
@@ -148,34 +154,40 @@ func (d *doctor) run(ctx context.Context) (checks []check, dockerDown bool) {
 	api, r, err := newDocker(newLogger(d.log))
 	if err != nil {
 		return append([]check{{Name: "docker reachable", Status: statusFail, Detail: err.Error(),
-				Fix: "fix DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376, ...) or unset it"}},
+				Fix: "fix DOCKER_HOST (unix:///var/run/docker.sock, tcp://HOST:2376, ...) or unset it; for a context, see docker context ls and docker context use NAME"}},
 				d.localChecks(ctx)...),
 			true
 	}
 	defer api.Close()
 
-	reach := d.docker(ctx, api)
-	checks = append(checks, reach)
-	if reach.Status == statusFail {
+	up := d.docker(ctx, api)
+	checks = append(checks, up)
+	if up.Status == statusFail {
 		for _, name := range []string{"api version", "daemon kind", "container addresses", "epmd in containers", "reached via"} {
 			checks = append(checks, check{Name: name, Status: statusSkip, Detail: "docker unreachable"})
 		}
 		return append(checks, d.localChecks(ctx)...), true
 	}
+	var via check
+	if d.decider, err = newDecider(api); err != nil {
+		via = check{Name: "reached via", Status: statusFail, Detail: err.Error(), Fix: "set EPMD_DOCKER_MODE to auto, direct or published, or unset it"}
+		d.decider = &reach.Decider{Mode: reach.Auto, DockerHost: api.Host(), API: api}
+	}
 	checks = append(checks, d.apiVersion(ctx, api), d.kind(ctx, api))
 	checks = append(checks, d.containers(ctx, api, r)...)
-	checks = append(checks, d.reachCheck(ctx, api, r))
+	if via.Name == "" {
+		via = d.reachCheck(ctx, r)
+	}
+	checks = append(checks, via)
 	return append(checks, d.localChecks(ctx)...), false
 }
 
 // docker checks that the daemon answers.
 func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 	ch := check{Name: "docker reachable"}
-	where := api.Host()
-	if os.Getenv("DOCKER_HOST") == "" {
-		where += " (default; DOCKER_HOST unset)"
-	} else {
-		where += " (DOCKER_HOST)"
+	where := api.Host() + " (" + api.Daemon().Why() + ")"
+	if w := api.Daemon().Warning; w != "" {
+		where += "; " + w
 	}
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
@@ -194,6 +206,10 @@ func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 			sock, owner, group, group)
 	case errors.Is(err, context.DeadlineExceeded):
 		ch.Fix = fmt.Sprintf("the daemon did not answer within %v: is it overloaded or hung?", pingTimeout)
+	case api.Daemon().Context != docker.DefaultContext:
+		// colima, OrbStack, Docker Desktop and friends start their
+		// daemon, and its socket, with their VM.
+		ch.Fix = "start the daemon of context " + api.Daemon().Context + " (docker context inspect " + api.Daemon().Context + " shows it; for colima: colima start), or choose another with docker context use NAME (docker context ls lists them)"
 	case strings.HasPrefix(api.Host(), "unix://"):
 		if _, serr := os.Stat(sock); errors.Is(serr, fs.ErrNotExist) {
 			ch.Fix = sock + " does not exist: start the daemon (sudo systemctl start docker, or dockerd) or point DOCKER_HOST at it"
@@ -252,10 +268,19 @@ func (d *doctor) apiVersion(ctx context.Context, api *docker.Client) check {
 // cannot route to.
 func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 	ch := check{Name: "daemon kind", Status: statusOK}
+	// Where container addresses are not routable, epmd_docker uses
+	// published ports unless told otherwise: the fix says what that needs,
+	// or, in direct mode, what else to do.
+	fix := func(direct string) string {
+		if d.decider.Mode == reach.Direct {
+			return direct + "; or unset " + reach.EnvMode + " (now direct) to use published ports"
+		}
+		return "epmd_docker dials published distribution ports here: publish each node's (see reached via)"
+	}
 	if remote, host := remoteDaemon(api.Host()); remote {
 		ch.Status = statusWarn
 		ch.Detail = "remote daemon at " + host + ": its container addresses are on that host's networks, normally not routable from here"
-		ch.Fix = "run epmd-docker and the shell on the Docker host itself"
+		ch.Fix = fix("run epmd-docker and the shell on the Docker host itself")
 		return ch
 	}
 	ictx, cancel := context.WithTimeout(ctx, dockerTimeout)
@@ -267,13 +292,15 @@ func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 	case info.Desktop():
 		ch.Status = statusWarn
 		ch.Detail = "Docker Desktop (" + info.OperatingSystem + "): containers run in a VM whose addresses are not routable from this host"
-		ch.Fix = "run the shell in a container on the same network (docker run -it --network NET ...), or use Docker Engine on Linux"
+		ch.Fix = fix("run the shell in a container on the same network (docker run -it --network NET ...), or use Docker Engine on Linux")
 	case info.Rootless():
 		ch.Status = statusWarn
 		ch.Detail = "rootless daemon: its container addresses live in the daemon's own network namespace, not routable from this host"
-		ch.Fix = "run the shell inside that namespace (nsenter -U -n -t $(cat $XDG_RUNTIME_DIR/docker.pid)) or use a rootful daemon"
+		ch.Fix = fix("run the shell inside that namespace (nsenter -U -n -t $(cat $XDG_RUNTIME_DIR/docker.pid)) or use a rootful daemon")
+	case d.decider.Mode == reach.Auto:
+		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses are probed per network; where this host does not reach them (colima, Lima, Rancher Desktop, Podman machine), published ports are used"
 	default:
-		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses should be routable from here"
+		ch.Detail = "local daemon on " + info.OperatingSystem + ": container addresses are used as " + reach.EnvMode + "=" + string(d.decider.Mode) + " says"
 	}
 	return ch
 }
@@ -333,7 +360,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		}
 		probed = append(probed, label)
 		if e.EPMD == epmdUnreachable {
-			unreachable = append(unreachable, label+": "+e.EPMDError)
+			unreachable = append(unreachable, e.ID)
 		}
 		switch {
 		case e.EPMD == epmdOK && len(e.Nodes) > 0:
@@ -358,9 +385,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 	case len(unreachable) == 0:
 		addrs.Status, addrs.Detail = statusOK, fmt.Sprintf("%d of %d running containers reachable", len(probed), len(probed))
 	default:
-		addrs.Status = statusFail
-		addrs.Detail = fmt.Sprintf("%d of %d running containers not reachable: %s", len(unreachable), len(probed), listSome(unreachable, 3))
-		addrs.Fix = "this host has no route to those networks: run the shell on the Docker host, or in a container on the same network"
+		addrs = d.unreachable(ctx, r, entries, unreachable, len(probed))
 	}
 
 	switch {
@@ -380,6 +405,58 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		epmds.Status, epmds.Detail = statusOK, fmt.Sprintf("%d containers answer: %s", erlangs, listSome(withNodes, 5))
 	}
 	return []check{addrs, epmds}
+}
+
+// unreachable is the "container addresses" check when the containers ids
+// (of probed) did not answer at their addresses: a warning when the decider
+// reaches them through their published ports instead, as port mode does, a
+// failure when it does not.
+func (d *doctor) unreachable(ctx context.Context, r *resolve.Resolver, entries []containerEntry, ids []string, probed int) check {
+	ch := check{Name: "container addresses"}
+	var published, stuck []string
+	var direct bool
+	for _, e := range entries {
+		if !slices.Contains(ids, e.ID) {
+			continue
+		}
+		label := fmt.Sprintf("%s (%s) at %s", e.Name, e.ShortID, e.Address)
+		m, err := r.Lookup(ctx, e.ID, wire.Inet)
+		if err != nil {
+			stuck = append(stuck, label+": "+e.EPMDError)
+			continue
+		}
+		w, err := d.decider.Way(ctx, m, wire.Inet)
+		switch {
+		case err != nil:
+			stuck = append(stuck, label+": "+e.EPMDError)
+		case w.Mode != reach.Published && w.Addr != m.Addr:
+			published = append(published, label+": "+w.Why)
+		case w.Mode != reach.Published:
+			direct = true
+			stuck = append(stuck, label+": "+e.EPMDError)
+		case w.Err != nil:
+			stuck = append(stuck, label+": "+w.Why+", and "+w.Err.Error())
+		default:
+			published = append(published, label+": "+w.Why+", published at "+w.Dial.String())
+		}
+	}
+	ch.Detail = fmt.Sprintf("%d of %d running containers not reachable at their addresses", len(ids), probed)
+	if len(published) > 0 {
+		ch.Detail += "; reached another way instead: " + listSome(published, 3)
+	}
+	switch {
+	case len(stuck) == 0:
+		ch.Status = statusWarn
+	case direct:
+		ch.Status = statusFail
+		ch.Detail += "; not reachable: " + listSome(stuck, 3)
+		ch.Fix = "this host has no route to those networks: use their published ports (EPMD_DOCKER_MODE=auto or published; see reached via), run the shell on the Docker host, or in a container on the same network"
+	default:
+		ch.Status = statusFail
+		ch.Detail += "; not reachable: " + listSome(stuck, 3)
+		ch.Fix = "publish the node's distribution port: run it with -kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100 and -p 127.0.0.1::9100, labelled --label " + reach.DistPortLabel + "=9100 if it publishes other ports"
+	}
+	return ch
 }
 
 // probeWords says for a person what asking e's epmd gave.

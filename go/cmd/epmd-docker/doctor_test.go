@@ -180,3 +180,43 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestDoctorContext: the daemon of the current docker context, or of
+// DOCKER_CONTEXT, is the one asked, and the doctor says what chose it.
+func TestDoctorContext(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI to create a context with")
+	}
+	cfg := t.TempDir()
+	sock := filepath.Join(cfg, "gone.sock")
+	dockerCLI := func(args ...string) {
+		cmd := exec.Command("docker", args...)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+cfg, "DOCKER_HOST=", "DOCKER_CONTEXT=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("docker %v: %v: %s", args, err, out)
+		}
+	}
+	dockerCLI("context", "create", "vm", "--docker", "host=unix://"+sock)
+	dockerCLI("context", "use", "vm")
+
+	env := []string{"DOCKER_CONFIG=" + cfg, "DOCKER_HOST=", "DOCKER_CONTEXT="}
+	r := runBinary(t, binary, env, "doctor", "--json")
+	var ans doctorAnswer
+	if err := json.Unmarshal([]byte(r.stdout), &ans); err != nil || len(ans.Checks) == 0 {
+		t.Fatalf("doctor --json: exit %d, %v:\n%s", r.code, err, r.stdout)
+	}
+	c := ans.Checks[0]
+	if r.code != exitUnavailable || c.Name != "docker reachable" || c.Status != statusFail ||
+		!strings.Contains(c.Detail, "unix://"+sock) || !strings.Contains(c.Detail, "context vm (currentContext in "+filepath.Join(cfg, "config.json")+")") ||
+		!strings.Contains(c.Fix, "docker context") {
+		t.Errorf("current context vm, its daemon gone: exit %d, %+v", r.code, c)
+	}
+
+	r = runBinary(t, binary, append(env, "DOCKER_CONTEXT=nosuch"), "doctor", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &ans); err != nil || len(ans.Checks) == 0 {
+		t.Fatalf("doctor --json: exit %d, %v:\n%s", r.code, err, r.stdout)
+	}
+	if c := ans.Checks[0]; r.code != exitUnavailable || c.Status != statusFail || !strings.Contains(c.Detail, `"nosuch"`) || !strings.Contains(c.Fix, "docker context ls") {
+		t.Errorf("DOCKER_CONTEXT=nosuch: exit %d, %+v", r.code, c)
+	}
+}

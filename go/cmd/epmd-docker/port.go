@@ -72,14 +72,18 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pushes := make(chan wire.Push)
-	go res.Watch(ctx, func(p wire.Push) {
+	push := func(p wire.Push) {
 		select {
 		case pushes <- p:
 		case <-ctx.Done():
 		}
-	})
+	}
+	go res.Watch(ctx, push)
+	// A reach decision that changes after answers were given from it (a
+	// late /info, a network's probe) makes every copy of them suspect.
+	decider.Changed = func() { push(wire.InvalidateAll()) }
 	srv := &port.Server{
-		Backend: &reach.Locator{Resolver: res, Decider: decider},
+		Backend: &reach.Locator{Resolver: res, Decider: decider, Swarm: &reach.Swarm{API: api}},
 		Log:     log,
 		Version: version(),
 		Timeout: timeout,

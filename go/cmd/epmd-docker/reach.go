@@ -20,16 +20,14 @@ func newDecider(api *docker.Client) (*reach.Decider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reach.Decider{Mode: mode, DockerHost: api.Host(), API: api}, nil
+	return &reach.Decider{Mode: mode, DockerHost: api.Host(), API: api, Gateways: api}, nil
 }
 
-// ways says, for each running container by full ID, how it is reached (IPv4);
-// nil when that cannot be told (the reason is returned too).
-func ways(ctx context.Context, api *docker.Client, r *resolve.Resolver) (reach.Decision, map[string]reach.Way, error) {
-	d, err := newDecider(api)
-	if err != nil {
-		return reach.Decision{}, nil, err
-	}
+// ways says, for each running container by full ID, how it is reached
+// (IPv4), as d decides it after waiting for the daemon's kind; nil when
+// that cannot be told (the reason is returned too).
+func ways(ctx context.Context, d *reach.Decider, r *resolve.Resolver) (reach.Decision, map[string]reach.Way, error) {
+	d.Settle(ctx)
 	dec, err := d.Decide(ctx)
 	if err != nil {
 		return reach.Decision{}, nil, err
@@ -40,7 +38,16 @@ func ways(ctx context.Context, api *docker.Client, r *resolve.Resolver) (reach.D
 	}
 	out := make(map[string]reach.Way, len(ms))
 	for _, m := range ms {
-		out[m.Container.ID] = dec.WayOf(reach.PublishedPortsOf(m), wire.Inet)
+		if !m.Addr.IsValid() {
+			// No IPv4 address: only the published port can tell.
+			out[m.Container.ID] = reach.Decision{Mode: reach.Published, Remote: dec.Remote}.WayOf(reach.PublishedPortsOf(m), wire.Inet)
+			continue
+		}
+		w, err := d.Way(ctx, m, wire.Inet)
+		if err != nil {
+			return dec, nil, err
+		}
+		out[m.Container.ID] = w
 	}
 	return dec, out, nil
 }
@@ -53,15 +60,18 @@ func reachOf(ctx context.Context, api *docker.Client, m resolve.Match, fam wire.
 	if err != nil {
 		return "unknown: " + err.Error(), ""
 	}
-	dec, err := d.Decide(ctx)
+	d.Settle(ctx)
+	w, err := d.Way(ctx, m, fam)
 	if err != nil {
 		return "unknown: " + err.Error(), ""
 	}
-	w := dec.WayOf(reach.PublishedPortsOf(m), fam)
 	if w.Mode == reach.Published && w.Err == nil {
-		return string(w.Mode) + " (" + dec.Why + ")", w.Dial.String()
+		return string(w.Mode) + " (" + w.Why + ")", w.Dial.String()
 	}
-	return w.String() + " (" + dec.Why + ")", ""
+	if w.Mode == reach.Direct && w.Addr != m.Addr {
+		return "direct at " + w.Addr.String() + " (" + w.Why + ")", ""
+	}
+	return w.String() + " (" + w.Why + ")", ""
 }
 
 // addWays fills in how each entry is reached (containerEntry.Reach).
@@ -69,7 +79,11 @@ func reachOf(ctx context.Context, api *docker.Client, m resolve.Match, fam wire.
 func addWays(ctx context.Context, api *docker.Client, r *resolve.Resolver, entries []containerEntry) {
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
-	_, ws, err := ways(dctx, api, r)
+	d, err := newDecider(api)
+	if err != nil {
+		return
+	}
+	_, ws, err := ways(dctx, d, r)
 	if err != nil {
 		return
 	}
@@ -82,16 +96,16 @@ func addWays(ctx context.Context, api *docker.Client, r *resolve.Resolver, entri
 
 // reachCheck is doctor's "reached via": the mode and why, and in published
 // mode which containers publish a distribution port and which do not.
-func (d *doctor) reachCheck(ctx context.Context, api *docker.Client, r *resolve.Resolver) check {
+func (d *doctor) reachCheck(ctx context.Context, r *resolve.Resolver) check {
 	ch := check{Name: "reached via", Status: statusOK}
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
-	dec, ws, err := ways(dctx, api, r)
+	dec, ws, err := ways(dctx, d.decider, r)
 	if err != nil {
 		ch.Status, ch.Detail = statusWarn, "cannot tell: "+err.Error()
 		return ch
 	}
-	if dec.Mode != reach.Published {
+	if dec.Mode == reach.Direct {
 		ch.Detail = "container addresses and the epmd in each container (" + dec.Why + "; EPMD_DOCKER_MODE=published to use published ports)"
 		return ch
 	}
@@ -100,17 +114,25 @@ func (d *doctor) reachCheck(ctx context.Context, api *docker.Client, r *resolve.
 		ch.Status, ch.Detail = statusWarn, "cannot tell: "+err.Error()
 		return ch
 	}
-	var ok, bad []string
+	var direct, ok, bad []string
+	why := dec.Why
 	for _, c := range names {
 		w := ws[c.ID]
 		label := fmt.Sprintf("%s (%s)", c.Name, shortID(c.ID))
-		if w.Err != nil {
-			bad = append(bad, label)
-		} else {
-			ok = append(ok, label+" at "+w.Dial.String())
+		switch {
+		case w.Mode != reach.Published:
+			direct = append(direct, label)
+		case w.Err != nil:
+			bad, why = append(bad, label), w.Why
+		default:
+			ok, why = append(ok, label+" at "+w.Dial.String()), w.Why
 		}
 	}
-	ch.Detail = fmt.Sprintf("published ports (%s): %d of %d containers publish a distribution port", dec.Why, len(ok), len(ok)+len(bad))
+	if len(ok)+len(bad) == 0 {
+		ch.Detail = "container addresses and the epmd in each container (" + dec.Why + ": their networks are reachable from here; EPMD_DOCKER_MODE=published to use published ports)"
+		return ch
+	}
+	ch.Detail = fmt.Sprintf("published ports (%s): %d of %d containers publish a distribution port", why, len(ok), len(ok)+len(bad))
 	if len(ok) > 0 {
 		ch.Detail += ": " + listSome(ok, 3)
 	}
@@ -118,6 +140,9 @@ func (d *doctor) reachCheck(ctx context.Context, api *docker.Client, r *resolve.
 		ch.Status = statusWarn
 		ch.Detail += "; none in " + listSome(bad, 3)
 		ch.Fix = "run the node with -kernel inet_dist_listen_min 9100 inet_dist_listen_max 9100, publish it with -p 127.0.0.1::9100, and label it --label " + reach.DistPortLabel + "=9100 if it publishes other ports"
+	}
+	if len(direct) > 0 {
+		ch.Detail += fmt.Sprintf("; %d reached at their own addresses: %s", len(direct), listSome(direct, 3))
 	}
 	return ch
 }

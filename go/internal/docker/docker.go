@@ -2,7 +2,9 @@
 //
 // It wraps github.com/docker/docker/client, configured like the docker CLI
 // (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH and DOCKER_API_VERSION
-// are honoured) and always negotiating the API version, so that the same
+// are honoured, and so are docker contexts: DOCKER_CONTEXT and the current
+// context of config.json; see endpoint.go) and always negotiating the API
+// version, so that the same
 // binary talks to current daemons and to older ones such as Debian's 20.10
 // (API 1.41). It returns small types of its own rather than the Engine's, so
 // that the resolver and its test fakes depend on the few fields name
@@ -16,6 +18,10 @@
 //	GET /containers/json        ListRunning
 //	GET /containers/{id}/json   Inspect
 //	GET /info                   Info (daemon kind: Desktop, rootless)
+//	GET /networks/docker_gwbridge  Gateways (Swarm tasks' local addresses)
+//	GET /tasks                  Tasks (Swarm tasks on other nodes; managers only)
+//	GET /services               Tasks
+//	GET /nodes                  Tasks
 //	GET /events?filters=...     Events
 //
 // Every call takes a context and the caller gives it a deadline. Events is
@@ -59,18 +65,36 @@ const SubscribeTimeout = 5 * time.Second
 // use.
 type Client struct {
 	api *client.Client
+	ep  Daemon
 }
 
-// New returns a Client configured from the environment as the docker CLI
-// would be. It does not contact the daemon: the first call does, so a helper
-// can start while Docker is still down. It fails only when the environment
-// is unusable (for example a malformed DOCKER_HOST).
+// New returns a Client for the daemon the environment names, as the docker
+// CLI finds it (DaemonFromEnv: DOCKER_HOST, DOCKER_CONTEXT, the current
+// context). It does not contact the daemon: the first call does, so a
+// helper can start while Docker is still down. It fails only when the
+// environment is unusable (a malformed DOCKER_HOST, a context that is not
+// in the store).
 func New() (*Client, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	ep, err := DaemonFromEnv()
 	if err != nil {
-		return nil, fmt.Errorf("docker client from environment: %w", err)
+		return nil, err
 	}
-	return &Client{api: c}, nil
+	return NewAt(ep)
+}
+
+// NewAt returns a Client for the daemon at ep, negotiating the API version.
+func NewAt(ep Daemon) (*Client, error) {
+	opts := append(ep.clientOpts(), client.WithAPIVersionNegotiation())
+	c, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client for %s (%s): %w", ep.Host, ep.Why(), err)
+	}
+	return &Client{api: c, ep: ep}, nil
+}
+
+// Daemon is where the daemon is, and how that was decided.
+func (c *Client) Daemon() Daemon {
+	return c.ep
 }
 
 // Close releases idle connections to the daemon.

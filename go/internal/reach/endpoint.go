@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"slices"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
@@ -16,51 +16,74 @@ import (
 type Locator struct {
 	Resolver *resolve.Resolver
 	Decider  *Decider
-
-	// decided is the first decision Decide returned, for Peek, which
-	// must not wait for one.
-	decided atomic.Pointer[Decision]
+	// Swarm, when set, answers for Swarm tasks on other nodes.
+	Swarm *Swarm
 }
 
 // Endpoint returns where node@host is reached, for family fam: the
 // container's own address (Port 0, ask its epmd) when it is reached
-// directly, or the host side of its published distribution port. Errors
-// are the resolver's, or wrap wire.ErrNotPublished (naming the container)
-// or wire.ErrNoAddress.
+// directly, its docker_gwbridge address for a Swarm task here, or the host
+// side of its published distribution port. Errors are the resolver's, or
+// wrap wire.ErrNotPublished (naming the container) or wire.ErrNoAddress.
 func (l *Locator) Endpoint(ctx context.Context, host string, fam wire.Family) (wire.Endpoint, error) {
-	dec, err := l.decide(ctx)
+	m, err := l.Resolver.Lookup(ctx, host, fam)
+	if errors.Is(err, wire.ErrNotFound) && l.Swarm != nil {
+		ap, err := l.Swarm.Find(ctx, host, fam, err)
+		if err != nil {
+			return wire.Endpoint{}, err
+		}
+		return wire.Endpoint{Addr: ap.Addr(), Port: ap.Port()}, nil
+	}
+	if err != nil && !errors.Is(err, wire.ErrNoAddress) {
+		return wire.Endpoint{}, err
+	}
+	if l.Swarm != nil && err == nil {
+		if aerr := l.Swarm.Ambiguous(ctx, host, m); aerr != nil {
+			return wire.Endpoint{}, aerr
+		}
+	}
+	dec, derr := l.Decider.Decide(ctx)
+	if derr != nil {
+		return wire.Endpoint{}, fmt.Errorf("resolve %q: %w", host, derr)
+	}
+	if err != nil {
+		if dec.Mode != Published {
+			return wire.Endpoint{}, err
+		}
+		// A published port needs no container address of the family:
+		// the binding's host side is what is dialled.
+		if m, err = l.Resolver.Lookup(ctx, host, other(fam)); err != nil {
+			return wire.Endpoint{}, err
+		}
+	}
+	w, err := l.Decider.Way(ctx, m, fam)
 	if err != nil {
 		return wire.Endpoint{}, fmt.Errorf("resolve %q: %w", host, err)
 	}
-	m, err := l.Resolver.Lookup(ctx, host, fam)
-	if errors.Is(err, wire.ErrNoAddress) && dec.Mode == Published {
-		// A published port needs no container address of the family:
-		// the binding's host side is what is dialled.
-		m, err = l.Resolver.Lookup(ctx, host, other(fam))
-	}
-	if err != nil {
-		return wire.Endpoint{}, err
-	}
-	return endpointOf(dec, host, fam, m)
+	return endpointOf(w, host, m)
 }
 
-// Peek is Endpoint from memory, without waiting (resolve.Resolver.Peek);
-// answered is false when only Endpoint can tell.
+// Peek is Endpoint from memory, without waiting (resolve.Resolver.Peek,
+// Decider.Known); answered is false when only Endpoint can tell.
 func (l *Locator) Peek(host string, fam wire.Family) (e wire.Endpoint, answered bool, err error) {
-	dec := l.decided.Load()
-	if dec == nil {
-		return wire.Endpoint{}, false, nil
-	}
 	m, ok, err := l.Resolver.Peek(host, fam)
 	switch {
 	case !ok:
 		return wire.Endpoint{}, false, nil
-	case errors.Is(err, wire.ErrNoAddress) && dec.Mode == Published:
-		return wire.Endpoint{}, false, nil // the other family may do
+	case errors.Is(err, wire.ErrNotFound) && l.Swarm != nil:
+		return wire.Endpoint{}, false, nil // a task on another node may answer
+	case errors.Is(err, wire.ErrNoAddress):
+		return wire.Endpoint{}, false, nil // a published port of the other family may do
 	case err != nil:
 		return wire.Endpoint{}, true, err
+	case l.Swarm != nil && slices.Equal(m.Forms, []resolve.Form{resolve.FormSwarm}):
+		return wire.Endpoint{}, false, nil // the service may run elsewhere too
 	}
-	e, err = endpointOf(*dec, host, fam, m)
+	w, ok := l.Decider.Known(m, fam)
+	if !ok {
+		return wire.Endpoint{}, false, nil
+	}
+	e, err = endpointOf(w, host, m)
 	return e, true, err
 }
 
@@ -69,26 +92,11 @@ func (l *Locator) List(ctx context.Context) ([]wire.Container, error) {
 	return l.Resolver.List(ctx)
 }
 
-// decide is Decider.Decide, keeping the first decision for Peek.
-func (l *Locator) decide(ctx context.Context) (Decision, error) {
-	if d := l.decided.Load(); d != nil {
-		return *d, nil
-	}
-	dec, err := l.Decider.Decide(ctx)
-	if err != nil {
-		return Decision{}, err
-	}
-	l.decided.CompareAndSwap(nil, &dec)
-	return dec, nil
-}
-
-// endpointOf turns the match for host into the endpoint dec says it is
-// reached at.
-func endpointOf(dec Decision, host string, fam wire.Family, m resolve.Match) (wire.Endpoint, error) {
-	w := dec.WayOf(PublishedPortsOf(m), fam)
+// endpointOf turns way w to the match for host into an endpoint.
+func endpointOf(w Way, host string, m resolve.Match) (wire.Endpoint, error) {
 	switch {
 	case w.Mode == Direct:
-		return wire.Endpoint{Addr: m.Addr}, nil
+		return wire.Endpoint{Addr: w.Addr}, nil
 	case w.Err != nil:
 		return wire.Endpoint{}, fmt.Errorf("resolve %q: container %s (%.12s): %w", host, m.Container.Name, m.Container.ID, w.Err)
 	}

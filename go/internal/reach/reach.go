@@ -14,11 +14,17 @@
 //	direct     container addresses, epmd inside the container
 //	published  published ports (DistPortLabel names the port)
 //	auto       published for Docker Desktop, rootless and remote daemons,
-//	           else direct (the default)
+//	           and for networks whose container addresses this host does
+//	           not reach (probed); else direct (the default)
 //
 // A binding on all interfaces is reached at this host's loopback address,
 // or at the daemon's host for a remote daemon (DOCKER_HOST tcp:// or
 // ssh:// naming a host other than this one).
+//
+// On a Swarm node, a container on an overlay network (a task, or one
+// attached to an attachable overlay) is reached at its docker_gwbridge
+// address, and tasks on other nodes through host-mode published ports
+// (swarm.go). The probes of auto mode are in probe.go.
 package reach
 
 import (
@@ -30,8 +36,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -67,7 +75,7 @@ func ParseMode(s string) (Mode, error) {
 
 // Decision is how containers are reached, and why.
 type Decision struct {
-	Mode Mode // Direct or Published
+	Mode Mode // Direct, Published, or Auto: per network, by Decider.Way
 	// Remote is the daemon's host for a remote daemon, the address of
 	// bindings on all interfaces; zero for a local daemon.
 	Remote netip.Addr
@@ -105,9 +113,43 @@ type InfoAPI interface {
 	Info(ctx context.Context) (docker.Info, error)
 }
 
-// Decider decides the mode once and keeps the decision. A decision that
-// needed the daemon and could not get it is not kept: Decide asks again
-// next time.
+// Bounds of the decisions made off the lookup path.
+const (
+	// ProbeTimeout bounds the TCP connect that tells whether this host
+	// routes to a network's container addresses. A container on a
+	// bridge of this host answers (or refuses) within a millisecond; the
+	// margin is for a loaded machine, where a verdict of "unreachable"
+	// by mistake would cost every container on the network. It fits in
+	// a lookup's own deadline (EPMD_DOCKER_TIMEOUT, 2 s by default).
+	ProbeTimeout = time.Second
+	// ProbePort is the port probed: the container's epmd.
+	ProbePort = 4369
+	// VerdictTTL is how long a network's verdict stands before it is
+	// probed again; the old verdict is used meanwhile.
+	VerdictTTL = time.Minute
+	// InfoTimeout bounds the /info request that tells Docker Desktop and
+	// rootless daemons; it never delays a lookup.
+	InfoTimeout = 10 * time.Second
+	// infoRetry is how long after a failed /info it is asked again.
+	infoRetry = 5 * time.Second
+	// gatewayTTL is how long the docker_gwbridge addresses stand for a
+	// container that has none there.
+	gatewayTTL = 2 * time.Second
+	// maxVerdicts bounds the verdicts kept, one per network.
+	maxVerdicts = 1024
+)
+
+// Decider decides how containers are reached and keeps the decision.
+//
+// The settings direct and published decide by themselves, and so does a
+// remote daemon (published). For a local daemon in auto mode nothing on the
+// lookup path waits for /info: the daemon's kind is asked once in the
+// background (Docker Desktop and rootless daemons are published), and until
+// it answers, or when it says a plain engine, each network's container
+// addresses are probed once (Way): a short TCP connect to a container's
+// epmd. Where this host does not reach them, as with colima, Lima, Rancher
+// Desktop or Podman machine, whose daemons report a local Linux engine,
+// the published port is used.
 type Decider struct {
 	Mode       Mode    // the setting
 	DockerHost string  // the daemon address in use (docker.Client.Host)
@@ -115,24 +157,74 @@ type Decider struct {
 	// LookupHost resolves a remote daemon's host name; nil means
 	// net.DefaultResolver.
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Probe tells whether this host reaches addr; nil means a TCP
+	// connect within ProbeTimeout (see Reachable).
+	Probe func(ctx context.Context, addr netip.AddrPort) bool
+	// Gateways tells Swarm tasks' docker_gwbridge addresses; nil: none.
+	Gateways GatewayAPI
+	// Changed, when set, is called (on a goroutine of its own) when a
+	// decision changes after it was used, so that copies of earlier
+	// answers can be dropped.
+	Changed func()
 
-	mu      sync.Mutex
-	decided *Decision
+	mu         sync.Mutex
+	decided    *Decision
+	kind       *Decision     // from /info: Published for Docker Desktop or rootless
+	infoDone   chan struct{} // while an /info request runs: closed when it ends
+	askAfter   time.Time     // no /info request before
+	used       bool          // an answer was given from the decisions
+	verdicts   map[string]verdict
+	probing    map[string]chan struct{}
+	gateways   map[string]netip.Addr // by container ID, as last asked
+	gatewaysAt time.Time
 }
 
-// Decide returns how containers are reached.
+// Decide returns how containers are reached. Its Mode is Direct,
+// Published, or Auto: decided per network by Way. It never waits for
+// /info (Settle does); for a remote daemon it may resolve the daemon's
+// host name.
 func (d *Decider) Decide(ctx context.Context) (Decision, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.decided != nil {
+	if d.decided == nil {
+		dec, err := d.decide(ctx)
+		if err != nil {
+			return Decision{}, err
+		}
+		d.decided = &dec
+	}
+	if d.decided.Mode != Auto {
 		return *d.decided, nil
 	}
-	dec, err := d.decide(ctx)
-	if err != nil {
-		return Decision{}, err
+	if d.kind != nil {
+		return *d.kind, nil
 	}
-	d.decided = &dec
-	return dec, nil
+	d.askInfoLocked()
+	return *d.decided, nil
+}
+
+// Settle waits until the daemon's kind is known (or /info failed, or ctx
+// ended), for the commands, whose answers should not depend on how fast
+// /info was.
+func (d *Decider) Settle(ctx context.Context) {
+	if dec, err := d.Decide(ctx); err != nil || dec.Mode != Auto || d.API == nil {
+		return
+	}
+	d.mu.Lock()
+	if d.kind != nil {
+		d.mu.Unlock()
+		return
+	}
+	if d.infoDone == nil {
+		d.askAfter = time.Time{}
+		d.askInfoLocked()
+	}
+	done := d.infoDone
+	d.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 func (d *Decider) decide(ctx context.Context) (Decision, error) {
@@ -147,27 +239,158 @@ func (d *Decider) decide(ctx context.Context) (Decision, error) {
 	switch {
 	case d.Mode == Direct || d.Mode == Published:
 		dec.Mode, dec.Why = d.Mode, EnvMode+"="+string(d.Mode)
-		return dec, nil
 	case dec.Remote.IsValid():
 		dec.Mode, dec.Why = Published, "remote daemon at "+dec.RemoteName
-		return dec, nil
-	case d.API == nil:
-		dec.Mode, dec.Why = Direct, "local daemon"
-		return dec, nil
+	default:
+		dec.Mode, dec.Why = Auto, "local daemon"
 	}
+	return dec, nil
+}
+
+// askInfoLocked starts the background /info request, unless one runs or
+// the last one failed a moment ago.
+func (d *Decider) askInfoLocked() {
+	if d.API == nil || d.infoDone != nil || time.Now().Before(d.askAfter) {
+		return
+	}
+	done := make(chan struct{})
+	d.infoDone = done
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(context.Background(), InfoTimeout)
+		defer cancel()
+		d.kindFromInfo(ctx)
+	}()
+}
+
+// kindFromInfo asks /info and keeps what it says.
+func (d *Decider) kindFromInfo(ctx context.Context) {
 	info, err := d.API.Info(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.infoDone = nil
 	if err != nil {
-		return Decision{}, err
+		d.askAfter = time.Now().Add(infoRetry)
+		return
 	}
+	if d.kind != nil || d.decided == nil {
+		return
+	}
+	dec := *d.decided
 	switch {
 	case info.Desktop():
 		dec.Mode, dec.Why = Published, "Docker Desktop"
 	case info.Rootless():
 		dec.Mode, dec.Why = Published, "rootless daemon"
 	default:
-		dec.Mode, dec.Why = Direct, "local daemon"
+		dec.Why = "local daemon on " + orUnknown(info.OperatingSystem)
 	}
-	return dec, nil
+	d.kind = &dec
+	if dec.Mode == Published {
+		d.changedLocked()
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown system"
+	}
+	return s
+}
+
+// changedLocked reports a changed decision, if an answer used the old one.
+func (d *Decider) changedLocked() {
+	if d.used && d.Changed != nil {
+		go d.Changed()
+	}
+}
+
+// Way says how the match m is reached for family fam: as Decide says, and
+// in Auto mode by whether this host reaches m's network (probed once per
+// network, and again in the background every VerdictTTL).
+func (d *Decider) Way(ctx context.Context, m resolve.Match, fam wire.Family) (Way, error) {
+	dec, err := d.Decide(ctx)
+	if err != nil {
+		return Way{}, err
+	}
+	d.mu.Lock()
+	d.used = true
+	d.mu.Unlock()
+	if overlayCandidate(dec, m, fam) {
+		if gw, ok := d.gateway(ctx, m.Container.ID, m.Labels[SwarmTaskLabel] != ""); ok {
+			return gatewayWay(m, gw), nil
+		}
+	}
+	return finish(dec, m, fam, d.reachable(ctx, m)), nil
+}
+
+// Known is Way from what the decider knows already, for answers from
+// memory: it never waits, probes or asks Docker. ok is false when only Way
+// can tell.
+func (d *Decider) Known(m resolve.Match, fam wire.Family) (w Way, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.decided == nil {
+		return Way{}, false
+	}
+	dec := *d.decided
+	if dec.Mode == Auto && d.kind != nil {
+		dec = *d.kind
+	}
+	if overlayCandidate(dec, m, fam) && d.Gateways != nil {
+		if gw, ok := d.gateways[m.Container.ID]; ok {
+			d.used = true
+			return gatewayWay(m, gw), true
+		}
+		if m.Labels[SwarmTaskLabel] != "" || time.Since(d.gatewaysAt) >= gatewayTTL {
+			return Way{}, false
+		}
+	}
+	reachable := true
+	if dec.Mode == Auto && !alwaysReachable(m) {
+		v, ok := d.verdicts[m.Network]
+		if !ok || time.Since(v.at) >= VerdictTTL {
+			return Way{}, false
+		}
+		reachable = v.reachable
+	}
+	d.used = true
+	return finish(dec, m, fam, reachable), true
+}
+
+// overlayCandidate tells whether m may be a container on an overlay
+// network (a Swarm task, or one attached to an attachable overlay), which
+// is not routed from its node at its overlay address: the node reaches it
+// on docker_gwbridge, where only such containers have endpoints.
+func overlayCandidate(dec Decision, m resolve.Match, fam wire.Family) bool {
+	return dec.Mode != Published && m.Network != "host" && fam == wire.Inet
+}
+
+// gatewayWay is the way to m at its docker_gwbridge address gw.
+func gatewayWay(m resolve.Match, gw netip.Addr) Way {
+	what := "container on an overlay network"
+	if svc := m.Labels[resolve.SwarmServiceLabel]; svc != "" {
+		what = "Swarm task of service " + svc
+	}
+	return Way{Mode: Direct, Addr: gw, Why: fmt.Sprintf("%s: its %s address, as this node reaches it (%s's address %v is not routed here)",
+		what, docker.GatewayBridge, m.Network, m.Addr)}
+}
+
+// finish is the way to m under dec, with an Auto decision settled by
+// whether m's network is reachable from here.
+func finish(dec Decision, m resolve.Match, fam wire.Family, reachable bool) Way {
+	if dec.Mode == Auto {
+		dec.Mode, dec.Why = Direct, dec.Why+"; network "+m.Network+" reachable from here"
+		if !reachable {
+			dec.Mode, dec.Why = Published, "network "+m.Network+" not reachable from here"
+		}
+	}
+	w := dec.WayOf(PublishedPortsOf(m), fam)
+	w.Why = dec.Why
+	if w.Mode == Direct {
+		w.Addr = m.Addr
+	}
+	return w
 }
 
 // lookup resolves the remote daemon's host, preferring IPv4.
@@ -196,11 +419,15 @@ func (d *Decider) lookup(ctx context.Context, h string) (netip.Addr, error) {
 // Way is how one container is reached.
 type Way struct {
 	Mode Mode           // Direct or Published
+	Addr netip.Addr     // Direct, from Decider.Way: the address to ask epmd at (the container's, or a Swarm task's gateway address)
 	Dial netip.AddrPort // Published: the host side to dial
 	Err  error          // Published: why the container cannot be reached (wraps wire.ErrNotPublished or wire.ErrNoAddress)
+	Why  string         // from Decider.Way: why this way, for people
 }
 
-// WayOf says how a container that publishes p is reached, for family fam.
+// WayOf says how a container that publishes p is reached, for family fam,
+// under a decision whose Mode is Direct or Published (Auto counts as
+// Direct: Decider.Way decides it per network).
 func (dec Decision) WayOf(p PublishedPorts, fam wire.Family) Way {
 	if dec.Mode != Published {
 		return Way{Mode: Direct}

@@ -3,10 +3,16 @@ package reach
 import (
 	"context"
 	"errors"
+	"maps"
+	"net"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -57,7 +63,7 @@ func TestDecide(t *testing.T) {
 		info docker.Info
 		want Mode
 	}{
-		{"auto, local engine", Auto, local, docker.Info{OperatingSystem: "Debian GNU/Linux 12 (bookworm)"}, Direct},
+		{"auto, local engine", Auto, local, docker.Info{OperatingSystem: "Debian GNU/Linux 12 (bookworm)"}, Auto},
 		{"auto, desktop", Auto, local, docker.Info{OperatingSystem: "Docker Desktop"}, Published},
 		{"auto, rootless", Auto, local, docker.Info{SecurityOptions: []string{"name=seccomp,profile=builtin", "name=rootless"}}, Published},
 		{"auto, remote", Auto, "tcp://192.0.2.7:2376", docker.Info{}, Published},
@@ -68,6 +74,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeInfo{info: tt.info}
 			d := &Decider{Mode: tt.mode, DockerHost: tt.host, API: f}
+			d.Settle(context.Background())
 			for range 2 {
 				got, err := d.Decide(context.Background())
 				if err != nil || got.Mode != tt.want {
@@ -84,12 +91,126 @@ func TestDecide(t *testing.T) {
 func TestDecideRetriesAfterFailure(t *testing.T) {
 	f := &fakeInfo{err: wire.ErrUnavailable}
 	d := &Decider{Mode: Auto, DockerHost: "unix:///var/run/docker.sock", API: f}
-	if _, err := d.Decide(context.Background()); !errors.Is(err, wire.ErrUnavailable) {
-		t.Fatalf("got %v, want ErrUnavailable", err)
+	d.Settle(context.Background())
+	if got, err := d.Decide(context.Background()); err != nil || got.Mode != Auto {
+		t.Fatalf("/info failed: got %+v, %v; want auto (probe per network)", got, err)
 	}
 	f.err, f.info = nil, docker.Info{OperatingSystem: "Docker Desktop"}
+	d.Settle(context.Background())
 	if got, err := d.Decide(context.Background()); err != nil || got.Mode != Published {
 		t.Fatalf("after the daemon answered: got %+v, %v", got, err)
+	}
+}
+
+// blockedInfo is a daemon whose /info does not answer until released:
+// measured, a 2 s /info made every lookup in auto mode time out.
+type blockedInfo struct {
+	release chan struct{}
+	os      string // "" for Debian's
+}
+
+func (b blockedInfo) Info(ctx context.Context) (docker.Info, error) {
+	<-b.release
+	if b.os != "" {
+		return docker.Info{OperatingSystem: b.os}, nil
+	}
+	return docker.Info{OperatingSystem: "Debian GNU/Linux 12 (bookworm)"}, nil
+}
+
+// within fails the test if f has not returned after a bound far above
+// anything it may take; it never passes by being fast enough.
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s waited for /info", what)
+	}
+}
+
+func TestDecideDoesNotWaitForInfo(t *testing.T) {
+	b := blockedInfo{release: make(chan struct{})}
+	defer close(b.release)
+	d := &Decider{Mode: Auto, DockerHost: "unix:///var/run/docker.sock", API: b}
+	within(t, "Decide", func() {
+		if _, err := d.Decide(context.Background()); err != nil {
+			t.Errorf("Decide: %v", err)
+		}
+	})
+}
+
+func match(network, addr string, hostPort uint16) resolve.Match {
+	m := resolve.Match{Network: network, Addr: netip.MustParseAddr(addr)}
+	if hostPort != 0 {
+		m.Ports = []docker.Port{{Private: 9100, Proto: "tcp", HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: hostPort}}
+	}
+	return m
+}
+
+func TestWayProbesEachNetworkOnce(t *testing.T) {
+	b := blockedInfo{release: make(chan struct{})}
+	defer close(b.release)
+	var mu sync.Mutex
+	probed := map[netip.AddrPort]int{}
+	d := &Decider{Mode: Auto, DockerHost: "unix:///var/run/docker.sock", API: b,
+		Probe: func(_ context.Context, ap netip.AddrPort) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			probed[ap]++
+			return ap.Addr().As4()[1] == 17 // 172.17.0.0/16 is routed here, 192.168.0.0/16 is in a VM
+		}}
+	tests := []struct {
+		m    resolve.Match
+		want Way
+	}{
+		{match("bridge", "172.17.0.2", 0), Way{Mode: Direct}},
+		{match("bridge", "172.17.0.3", 0), Way{Mode: Direct}},
+		{match("vm", "192.168.5.2", 32768), Way{Mode: Published, Dial: netip.MustParseAddrPort("127.0.0.1:32768")}},
+		{match("vm", "192.168.5.3", 32769), Way{Mode: Published, Dial: netip.MustParseAddrPort("127.0.0.1:32769")}},
+		{match("host", "127.0.0.1", 0), Way{Mode: Direct}},
+	}
+	within(t, "Way", func() {
+		for _, tt := range tests {
+			got, err := d.Way(context.Background(), tt.m, wire.Inet)
+			if err != nil || got.Mode != tt.want.Mode || got.Dial != tt.want.Dial || got.Err != nil {
+				t.Errorf("Way(%s %v) = %+v, %v; want %+v", tt.m.Network, tt.m.Addr, got, err, tt.want)
+			}
+		}
+	})
+	want := map[netip.AddrPort]int{netip.MustParseAddrPort("172.17.0.2:4369"): 1, netip.MustParseAddrPort("192.168.5.2:4369"): 1}
+	if !maps.Equal(probed, want) {
+		t.Errorf("probed %v, want %v (once per network, never the host network)", probed, want)
+	}
+}
+
+func TestWayUnpublishedInUnreachableNetwork(t *testing.T) {
+	d := &Decider{Mode: Auto, DockerHost: "unix:///var/run/docker.sock",
+		Probe: func(context.Context, netip.AddrPort) bool { return false }}
+	got, err := d.Way(context.Background(), match("vm", "192.168.5.2", 0), wire.Inet)
+	if err != nil || got.Mode != Published || !errors.Is(got.Err, wire.ErrNotPublished) || !strings.Contains(got.Why, "vm") {
+		t.Fatalf("got %+v, %v; want published, not_published, why naming the network", got, err)
+	}
+}
+
+func TestReachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(l.Addr().String())
+	if !Reachable(context.Background(), ap) {
+		t.Errorf("a listening port: not reachable")
+	}
+	l.Close()
+	if !Reachable(context.Background(), ap) {
+		t.Errorf("a refused port: not reachable, though the address answered")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Reachable(ctx, netip.MustParseAddrPort("192.0.2.1:4369")) {
+		t.Errorf("a probe that did not finish: reachable")
 	}
 }
 
@@ -101,5 +222,27 @@ func TestDecideRemoteName(t *testing.T) {
 	got, err := d.Decide(context.Background())
 	if err != nil || got.Mode != Published || got.Remote != netip.MustParseAddr("192.0.2.9") {
 		t.Fatalf("got %+v, %v; want published at 192.0.2.9", got, err)
+	}
+}
+
+// TestChangedAfterUse: /info answering late that this is Docker Desktop
+// changes answers already given, and says so.
+func TestChangedAfterUse(t *testing.T) {
+	b := blockedInfo{release: make(chan struct{}), os: "Docker Desktop"}
+	changed := make(chan struct{}, 4)
+	d := &Decider{Mode: Auto, DockerHost: "unix:///var/run/docker.sock", API: b,
+		Probe:   func(context.Context, netip.AddrPort) bool { return true },
+		Changed: func() { changed <- struct{}{} }}
+	if w, err := d.Way(context.Background(), match("bridge", "172.17.0.2", 32768), wire.Inet); err != nil || w.Mode != Direct {
+		t.Fatalf("before /info: got %+v, %v; want direct", w, err)
+	}
+	close(b.release)
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported after /info said Docker Desktop")
+	}
+	if w, err := d.Way(context.Background(), match("bridge", "172.17.0.2", 32768), wire.Inet); err != nil || w.Mode != Published {
+		t.Fatalf("after /info: got %+v, %v; want published", w, err)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	FormID       Form = "id"                  // the full 64-digit ID
 	FormIDPrefix Form = "id-prefix"           // a unique ID prefix of at least MinIDPrefix digits
 	FormService  Form = "compose-service"     // label com.docker.compose.service
+	FormSwarm    Form = "swarm-service"       // label com.docker.swarm.service.name
 	FormAlias    Form = "alias"               // a network alias (network-scoped)
 	FormDNSName  Form = "dns-name"            // a DNS name of an endpoint, API 1.44+ (network-scoped)
 )
@@ -34,6 +35,11 @@ const MinIDPrefix = 4
 // ComposeServiceLabel is the label docker compose puts the service name in.
 const ComposeServiceLabel = "com.docker.compose.service"
 
+// SwarmServiceLabel is the label Docker Swarm puts a task's service name
+// in: the service name matches each of its tasks (an error naming them
+// when there are several).
+const SwarmServiceLabel = "com.docker.swarm.service.name"
+
 // candidate is a running container as the matcher sees it, networks sorted
 // by name.
 type candidate struct {
@@ -42,6 +48,7 @@ type candidate struct {
 	id, name, hostname string
 	// Lower-cased, for matching.
 	lname, lhostname, lfqdn, lservice string
+	lswarm                            string // the Swarm service, lower-cased
 	networkMode                       string
 	networks                          []endpoint
 	joins                             string // ID of the container whose network stack it shares
@@ -72,6 +79,7 @@ func newCandidate(c docker.Container, d docker.Details) candidate {
 		lname:       strings.ToLower(c.Name),
 		lhostname:   strings.ToLower(d.Hostname),
 		lservice:    strings.ToLower(c.Labels[ComposeServiceLabel]),
+		lswarm:      strings.ToLower(c.Labels[SwarmServiceLabel]),
 		networkMode: c.NetworkMode,
 		labels:      c.Labels,
 		ports:       d.Ports,
@@ -165,6 +173,7 @@ func (c *candidate) match(host string) hit {
 	add(host == c.id, FormID)
 	add(host != c.id && len(host) >= MinIDPrefix && isHex(host) && strings.HasPrefix(c.id, host), FormIDPrefix)
 	add(c.lservice != "" && host == c.lservice, FormService)
+	add(c.lswarm != "" && host == c.lswarm, FormSwarm)
 	var alias, dns bool
 	for _, e := range c.networks {
 		a, d := slices.Contains(e.aliases, host), slices.Contains(e.dnsNames, host)

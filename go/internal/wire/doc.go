@@ -51,7 +51,9 @@
 //	            only valid node names, at most 64 per container
 //	Reason    = not_found           no running container answers to Host
 //	          | {ambiguous, [binary()]}
-//	                                several do; each binary is "name (shortid)"
+//	                                several do; each binary is "name (shortid)",
+//	                                or "name (on node NODE)" for a Swarm task
+//	                                on another node
 //	          | no_address          the container has no address of that family
 //	          | not_published       it is to be reached through a published
 //	                                port, and publishes no distribution port
