@@ -240,7 +240,7 @@ lookup(Host, Family) when is_tuple(Host) ->
 lookup(Host, Family) ->
     case host_string(Host) of
         {ok, Name} ->
-            case inet:parse_strict_address(Name) of
+            case literal_address(Name) of
                 {ok, _} ->
                     %% A literal address: nothing to ask Docker or DNS.
                     inet:getaddr(Name, Family);
@@ -303,6 +303,16 @@ ordinary(Name, Family, Why, Start) ->
                          "ordinary lookup: ~ts",
                          [Name, format_error(Why), format_error(Error)]),
             {error, Error}
+    end.
+
+%% inet:parse_strict_address/1 costs tens of microseconds for a name that is
+%% not an address, longer than a warm lookup in the table: only a name that
+%% can be a literal address (digits and dots, or a colon) is parsed.
+literal_address(Name) ->
+    case lists:all(fun(C) -> (C >= $0 andalso C =< $9) orelse C =:= $. end, Name)
+        orelse lists:member($:, Name) of
+        true -> inet:parse_strict_address(Name);
+        false -> {error, einval}
     end.
 
 %% Family as erl_epmd picks it for port_please/names by host name.

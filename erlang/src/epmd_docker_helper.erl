@@ -268,12 +268,15 @@ timeout() ->
 
 %% What the owner is doing, for tests and for people debugging a node.
 %% os_pid is the helper's operating system process, while one runs; cached
-%% the number of answers in the table.
+%% the number of answers in the table; pending counts requests to the
+%% helper, waiting the callers waiting for them (several callers asking for
+%% one name share a request).
 -spec status(server()) ->
           #{status := status(), path := file:filename() | undefined,
             pending := non_neg_integer(), restarts := non_neg_integer(),
             os_pid := non_neg_integer() | undefined,
             stream := up | down, cached := non_neg_integer(),
+            waiting := non_neg_integer(),
             unresponsive := boolean(),
             protocol := pos_integer() | undefined} |
           {error, helper_down}.
@@ -322,6 +325,8 @@ handle_call(status, _From, State) ->
     {reply, #{status => Status, path => Path, pending => map_size(Pending),
               restarts => Restarts, os_pid => OsPid, stream => Stream,
               cached => max(0, ets:info(Table, size) - 1),
+              waiting => lists:sum([length([W || W <- Ws, is_tuple(W)])
+                                    || #pending{waiters = Ws} <- maps:values(Pending)]),
               unresponsive => Unresponsive, protocol => Protocol}, State};
 handle_call(_Unknown, _From, State) ->
     {reply, {error, bad_request}, State}.
