@@ -357,9 +357,14 @@ handle_info(_Stale, State) ->
     {noreply, State}.
 
 -spec terminate(term(), #state{}) -> ok.
+terminate(_Reason, #state{unresponsive = false, owed_since = undefined,
+                          port = Port}) ->
+    %% A helper that owes nothing exits when its stdin closes: no kill(1),
+    %% whose fork would only slow down the node's stop.
+    close(Port);
 terminate(_Reason, State) ->
-    %% The helper exits when its stdin closes, unless it hangs; nobody will
-    %% read its answers now, so it is not waited for either way.
+    %% One that may hang is killed; nobody will read its answers now, so it
+    %% is not waited for either way.
     _ = abandon(State),
     ok.
 
