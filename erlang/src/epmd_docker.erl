@@ -42,6 +42,10 @@
 
 -include_lib("kernel/include/logger.hrl").
 
+%% The ordinary lookup after a slow "no such container" still gets this
+%% long: a hosts file or a cached DNS answer takes microseconds.
+-define(MIN_ORDINARY, 100).
+
 %% -epmd_module callbacks
 
 %% Started by net_sup (erl_distribution) as a worker. The port owner may
@@ -94,7 +98,11 @@ listen_port_please(Name, Host) ->
 
 %% A container's address, else an ordinary host's, else {error, Reason} and
 %% one log line that names the host. Called twice per connection (select,
-%% then setup); the helper caches.
+%% then setup): a warm answer comes from the port owner's table, read in
+%% this process. Only a name that no container answers to (or any name,
+%% when there is no helper or no Docker) goes to ordinary resolution; when
+%% the helper fails, the lookup fails, rather than answer for a container
+%% from DNS.
 -spec address_please(Name, Host, AddressFamily) -> Success | {error, term()} when
       Name :: string(),
       Host :: string() | inet:ip_address(),
@@ -215,7 +223,7 @@ nodes() ->
 connect_all() ->
     Nodes = nodes(),
     Connected = pmap(fun(Node) -> net_kernel:connect_node(Node) =:= true end,
-                     Nodes, setup_time() + 1000, false),
+                     Nodes, epmd_docker_helper:setup_time() + 1000, false),
     lists:zip(Nodes, Connected).
 
 %% Errors
@@ -232,7 +240,7 @@ lookup(Host, Family) when is_tuple(Host) ->
 lookup(Host, Family) ->
     case host_string(Host) of
         {ok, Name} ->
-            case inet:parse_strict_address(Name) of
+            case literal_address(Name) of
                 {ok, _} ->
                     %% A literal address: nothing to ask Docker or DNS.
                     inet:getaddr(Name, Family);
@@ -244,6 +252,7 @@ lookup(Host, Family) ->
     end.
 
 container_or_host(Name, Family) ->
+    Start = erlang:monotonic_time(millisecond),
     case resolve(Name, Family) of
         {ok, Ip} ->
             {ok, Ip};
@@ -265,14 +274,28 @@ container_or_host(Name, Family) ->
             ?LOG_WARNING("epmd_docker: container ~ts has no ~ts address",
                          [Name, family_text(Family)]),
             {error, no_address};
+        {error, Why} when Why =:= not_found; Why =:= helper_unavailable;
+                          Why =:= docker_unavailable; Why =:= bad_host ->
+            %% No container answers to it, or none can be known: perhaps an
+            %% ordinary host, asked within what is left of the budget.
+            ordinary(Name, Family, Why, Start);
         {error, Why} ->
-            %% not_found, or no answer from Docker or the helper: perhaps an
-            %% ordinary host.
-            ordinary(Name, Family, Why)
+            %% The helper is down, behind or broken (timeout, helper_down,
+            %% unresponsive, overloaded, bad_reply): the name may well be a
+            %% container's, so an ordinary lookup (NXDOMAIN, or worse, some
+            %% other host's address) would be a wrong answer.
+            ?LOG_WARNING("epmd_docker: cannot look up ~ts: ~ts",
+                         [Name, format_error(Why)]),
+            {error, Why}
     end.
 
-ordinary(Name, Family, Why) ->
-    case inet:getaddr(Name, Family, epmd_docker_helper:timeout()) of
+%% One lookup, one budget: the request timeout covers the helper and the
+%% ordinary lookup together, so that net_kernel, which waits for
+%% address_please/3 during select/1, is held for one timeout at most.
+ordinary(Name, Family, Why, Start) ->
+    Left = epmd_docker_helper:timeout() -
+        (erlang:monotonic_time(millisecond) - Start),
+    case inet:getaddr(Name, Family, max(?MIN_ORDINARY, Left)) of
         {ok, Ip} ->
             {ok, Ip};
         {error, Error} ->
@@ -280,6 +303,16 @@ ordinary(Name, Family, Why) ->
                          "ordinary lookup: ~ts",
                          [Name, format_error(Why), format_error(Error)]),
             {error, Error}
+    end.
+
+%% inet:parse_strict_address/1 costs tens of microseconds for a name that is
+%% not an address, longer than a warm lookup in the table: only a name that
+%% can be a literal address (digits and dots, or a colon) is parsed.
+literal_address(Name) ->
+    case lists:all(fun(C) -> (C >= $0 andalso C =< $9) orelse C =:= $. end, Name)
+        orelse lists:member($:, Name) of
+        true -> inet:parse_strict_address(Name);
+        false -> {error, einval}
     end.
 
 %% Family as erl_epmd picks it for port_please/names by host name.
@@ -345,14 +378,6 @@ dist_port() ->
             catch
                 error:badarg -> 0
             end
-    end.
-
-setup_time() ->
-    case application:get_env(kernel, net_setuptime) of
-        {ok, Seconds} when is_number(Seconds), Seconds > 0 ->
-            round(min(Seconds, 120) * 1000);
-        _ ->
-            7000
     end.
 
 container_nodes(Hostname, Ip, Timeout) ->

@@ -7,12 +7,20 @@
 %% Replies are decoded with binary_to_term(B, [safe]), which refuses to create
 %% atoms. Every atom the grammar allows therefore appears literally in this
 %% module, so it exists as soon as the module is loaded.
+%%
+%% Nothing here raises on what the helper sends, whatever its shape
+%% (improper lists, deep or huge terms, wrong types): the port owner runs
+%% under net_sup, and a crash there takes distribution down. Lists are
+%% walked by all/2 below, never by lists:all/2, which raises on an
+%% improper list.
 -module(epmd_docker_wire).
 
 %% Codec
 -export([encode/2]).
 -export([decode/1]).
 -export([check/2]).
+-export([check_push/1]).
+-export([protocol/0]).
 
 %% Reasons
 -export([reason/1]).
@@ -22,12 +30,18 @@
 -export_type([answer/0]).
 -export_type([container/0]).
 -export_type([reason/0]).
+-export_type([event/0]).
 
 -define(MAX_TAG, 16#FFFFFFFF).
+%% The protocol this side speaks (doc.go: "The protocol has a version").
+-define(PROTOCOL, 2).
+%% At most this many node names per container (doc.go: Node), and a little
+%% room for a cluster of them in one reply.
+-define(MAX_NODES, 64 * 1024).
 
 -type tag() :: 0..?MAX_TAG.
 -type family() :: inet | inet6.
--type command() :: ping | {resolve, Host :: binary(), family()} | list.
+-type command() :: ping | {resolve, Host :: binary(), family()} | list | nodes.
 -type container() :: {Id :: binary(), Name :: binary(), Hostname :: binary(),
                       inet:ip_address() | none}.
 %% Reasons the helper sends, then those the port owner adds.
@@ -41,12 +55,20 @@
                 | bad_request
                 | helper_down
                 | helper_unavailable
+                | unresponsive
+                | overloaded
                 | bad_reply.
--type answer() :: {pong, Version :: binary()}
+%% {pong, Version} is a protocol 1 helper's answer: the owner refuses it.
+-type answer() :: {pong, Version :: binary(), Protocol :: pos_integer()}
+                | {pong, Version :: binary()}
                 | {ok, inet:ip_address()}
                 | {ok, inet:ip_address(), inet:port_number()}
                 | {ok, [container()]}
+                | {ok, [binary()]}
                 | {error, reason()}.
+-type event() :: {stream, up | down}
+               | {invalidate, all | [binary()]}
+               | {fatal, Message :: binary()}.
 
 %% Codec
 
@@ -54,13 +76,21 @@
 encode(Tag, Command) when is_integer(Tag), Tag >= 0, Tag =< ?MAX_TAG ->
     term_to_binary({Tag, Command}).
 
+%% The protocol number this side speaks, which the helper's pong must carry.
+-spec protocol() -> pos_integer().
+protocol() ->
+    ?PROTOCOL.
+
 %% A frame whose tag cannot be read is garbage; the caller logs and skips it.
-%% The answer is returned as sent: check/2 judges it against the command.
--spec decode(binary()) -> {ok, tag(), term()} | {error, garbage}.
+%% The answer is returned as sent: check/2 judges it against the command,
+%% check_push/1 a push.
+-spec decode(binary()) -> {ok, tag(), term()} | {push, term()} | {error, garbage}.
 decode(Frame) when is_binary(Frame) ->
     try binary_to_term(Frame, [safe]) of
         {Tag, Answer} when is_integer(Tag), Tag >= 0, Tag =< ?MAX_TAG ->
             {ok, Tag, Answer};
+        {push, Event} ->
+            {push, Event};
         _ ->
             {error, garbage}
     catch
@@ -76,8 +106,11 @@ check(_, {error, Reason} = Error) ->
         true -> Error;
         false -> {error, bad_reply}
     end;
+check(ping, {pong, Version, Protocol} = Answer)
+  when is_binary(Version), is_integer(Protocol), Protocol > 0 ->
+    text_or_bad(Version, Answer);
 check(ping, {pong, Version} = Answer) when is_binary(Version) ->
-    Answer;
+    text_or_bad(Version, Answer);
 check({resolve, _, Family}, {ok, Ip} = Answer) ->
     case is_ip(Family, Ip) of
         true -> Answer;
@@ -90,13 +123,37 @@ check({resolve, _, Family}, {ok, Ip, Port} = Answer)
         true -> Answer;
         false -> {error, bad_reply}
     end;
-check(list, {ok, Containers} = Answer) when is_list(Containers) ->
-    case lists:all(fun is_container/1, Containers) of
+check(list, {ok, Containers} = Answer) ->
+    case all(fun is_container/1, Containers) of
+        true -> Answer;
+        false -> {error, bad_reply}
+    end;
+check(nodes, {ok, Nodes} = Answer) ->
+    case length_at_most(Nodes, ?MAX_NODES) andalso all(fun is_node/1, Nodes) of
         true -> Answer;
         false -> {error, bad_reply}
     end;
 check(_, _) ->
     {error, bad_reply}.
+
+%% A push when it has a shape the grammar allows, else error. Hosts to
+%% forget are returned as the owner keys them (see epmd_docker_helper).
+-spec check_push(term()) -> {ok, event()} | error.
+check_push({stream, up} = Event) -> {ok, Event};
+check_push({stream, down} = Event) -> {ok, Event};
+check_push({invalidate, all} = Event) -> {ok, Event};
+check_push({invalidate, Hosts} = Event) ->
+    case all(fun is_binary/1, Hosts) of
+        true -> {ok, Event};
+        false -> error
+    end;
+check_push({fatal, Message} = Event) ->
+    case is_text(Message) of
+        true -> {ok, Event};
+        false -> error
+    end;
+check_push(_) ->
+    error.
 
 %% Reasons
 
@@ -131,6 +188,11 @@ reason(helper_down) ->
     "the epmd-docker helper is not running; it is being restarted";
 reason(helper_unavailable) ->
     "the epmd-docker helper program is missing or cannot be run";
+reason(unresponsive) ->
+    "the epmd-docker helper is not answering; it is being watched and "
+    "restarted if it stays silent";
+reason(overloaded) ->
+    "too many lookups are waiting for the epmd-docker helper";
 reason(bad_reply) ->
     "the epmd-docker helper sent a reply of the wrong shape";
 reason(Reason) when is_atom(Reason) ->
@@ -142,8 +204,8 @@ reason(Reason) ->
 %% Internal
 
 is_helper_reason(not_found) -> true;
-is_helper_reason({ambiguous, Candidates}) when is_list(Candidates) ->
-    lists:all(fun is_text/1, Candidates);
+is_helper_reason({ambiguous, Candidates}) ->
+    all(fun is_text/1, Candidates);
 is_helper_reason(no_address) -> true;
 is_helper_reason(not_published) -> true;
 is_helper_reason(docker_unavailable) -> true;
@@ -172,13 +234,39 @@ is_text(_) ->
     false.
 
 is_ip(inet, {_, _, _, _} = Ip) ->
-    lists:all(fun(N) -> is_integer(N) andalso N >= 0 andalso N =< 255 end,
-              tuple_to_list(Ip));
+    all(fun(N) -> is_integer(N) andalso N >= 0 andalso N =< 255 end,
+        tuple_to_list(Ip));
 is_ip(inet6, {_, _, _, _, _, _, _, _} = Ip) ->
-    lists:all(fun(N) -> is_integer(N) andalso N >= 0 andalso N =< 65535 end,
-              tuple_to_list(Ip));
+    all(fun(N) -> is_integer(N) andalso N >= 0 andalso N =< 65535 end,
+        tuple_to_list(Ip));
 is_ip(_, _) ->
     false.
+
+%% A node name to dial: Name@Host, printable, neither part empty.
+is_node(Node) ->
+    is_text(Node) andalso byte_size(Node) =< 255 andalso
+        case binary:split(Node, <<"@">>, [global]) of
+            [Name, Host] -> Name =/= <<>> andalso Host =/= <<>>;
+            _ -> false
+        end.
+
+text_or_bad(Text, Answer) ->
+    case is_text(Text) of
+        true -> Answer;
+        false -> {error, bad_reply}
+    end.
+
+%% lists:all/2 for anything: false for an improper list or a non-list.
+all(Pred, [X | Xs]) ->
+    Pred(X) andalso all(Pred, Xs);
+all(_Pred, []) ->
+    true;
+all(_Pred, _NotAList) ->
+    false.
+
+length_at_most([_ | Xs], N) when N > 0 -> length_at_most(Xs, N - 1);
+length_at_most([], _N) -> true;
+length_at_most(_, _) -> false.
 
 -ifdef(TEST).
 -include_lib("eunit/include/eunit.hrl").
@@ -206,7 +294,8 @@ decode_unknown_atom_test() ->
 
 %% Every atom in the grammar of doc.go must decode with [safe].
 grammar_atoms_test() ->
-    Atoms = [ping, pong, resolve, list, inet, inet6, ok, error, none,
+    Atoms = [ping, pong, resolve, list, nodes, inet, inet6, ok, error, none,
+             push, stream, up, down, invalidate, all, fatal,
              not_found, ambiguous, no_address, not_published,
              docker_unavailable, timeout,
              bad_host, bad_request],
@@ -219,6 +308,9 @@ check_test_() ->
     R6 = {resolve, <<"web">>, inet6},
     C = {<<"3f2a9c1b7d4e">>, <<"web">>, <<"3f2a9c1b7d4e">>, {172, 17, 0, 2}},
     [?_assertEqual({pong, <<"1.0">>}, check(ping, {pong, <<"1.0">>})),
+     ?_assertEqual({pong, <<"1.0">>, 2}, check(ping, {pong, <<"1.0">>, 2})),
+     ?_assertEqual({error, bad_reply}, check(ping, {pong, <<"1.0">>, 0})),
+     ?_assertEqual({error, bad_reply}, check(ping, {pong, <<"1.0">>, two})),
      ?_assertEqual({error, bad_reply}, check(ping, {pong, "1.0"})),
      ?_assertEqual({ok, {172, 17, 0, 2}}, check(R, {ok, {172, 17, 0, 2}})),
      ?_assertEqual({error, bad_reply}, check(R, {ok, {172, 17, 0, 256}})),
@@ -248,6 +340,56 @@ reason_test_() ->
                docker_unavailable, timeout, bad_host, bad_request, helper_down,
                helper_unavailable, bad_reply, nxdomain, {weird, 1}],
     [?_assert(io_lib:char_list(reason(R))) || R <- Reasons].
+
+%% Nothing the helper sends makes check/2 or check_push/1 raise: a crash in
+%% the port owner takes distribution down (issue 11: an improper list in an
+%% ambiguous reply did).
+malformed_test_() ->
+    R = {resolve, <<"web">>, inet},
+    C = {<<"3f2a9c1b7d4e">>, <<"web">>, <<"3f2a9c1b7d4e">>, {172, 17, 0, 2}},
+    Deep = lists:foldl(fun(_, Acc) -> [Acc] end, [], lists:seq(1, 100000)),
+    Bad = [{R, {error, {ambiguous, [<<"a (1)">> | ok]}}},
+           {R, {error, {ambiguous, ok}}},
+           {R, {error, {ambiguous, <<"a">>}}},
+           {R, {error, {ambiguous, Deep}}},
+           {R, {ok, {1, 2, 3, 4} , [x | y]}},
+           {R, {ok, [1 | 2]}},
+           {list, {ok, [C | C]}},
+           {list, {ok, [C, C | none]}},
+           {list, {ok, Deep}},
+           {nodes, {ok, [<<"a@b">> | <<"c@d">>]}},
+           {nodes, {ok, [<<"a@b">>, "c@d"]}},
+           {nodes, {ok, [<<"ab">>]}},
+           {nodes, {ok, [<<"@b">>]}},
+           {nodes, {ok, [<<"a@b@c">>]}},
+           {nodes, {ok, Deep}},
+           {ping, {pong, [1 | 2]}},
+           {ping, {pong, <<"v", 0>>, 2}}],
+    [?_assertEqual({error, bad_reply}, check(Command, Answer))
+     || {Command, Answer} <- Bad]
+        ++ [?_assertEqual(error, check_push(Push))
+            || Push <- [{invalidate, [<<"a">> | <<"b">>]}, {invalidate, ok},
+                        {invalidate, [a]}, {invalidate, Deep}, {stream, sideways},
+                        {fatal, "text"}, {fatal, <<"a\nb">>}, {fatal, [x | y]},
+                        Deep, <<"push">>]].
+
+nodes_test_() ->
+    [?_assertEqual({ok, [<<"app@3f2a9c1b7d4e">>, <<"x@web">>]},
+                   check(nodes, {ok, [<<"app@3f2a9c1b7d4e">>, <<"x@web">>]})),
+     ?_assertEqual({ok, []}, check(nodes, {ok, []})),
+     ?_assertEqual({error, docker_unavailable},
+                   check(nodes, {error, docker_unavailable})),
+     ?_assertEqual({ok, 3, nodes}, decode(encode(3, nodes)))].
+
+push_test_() ->
+    [?_assertEqual({push, {stream, up}}, decode(term_to_binary({push, {stream, up}}))),
+     ?_assertEqual({ok, {stream, up}}, check_push({stream, up})),
+     ?_assertEqual({ok, {stream, down}}, check_push({stream, down})),
+     ?_assertEqual({ok, {invalidate, all}}, check_push({invalidate, all})),
+     ?_assertEqual({ok, {invalidate, [<<"web">>]}},
+                   check_push({invalidate, [<<"web">>]})),
+     ?_assertEqual({ok, {fatal, <<"EPMD_DOCKER_TTL: bad">>}},
+                   check_push({fatal, <<"EPMD_DOCKER_TTL: bad">>}))].
 
 published_test_() ->
     R = {resolve, <<"web">>, inet},

@@ -7,13 +7,24 @@
 -export([setup/0]).
 -export([cleanup/1]).
 -export([path/2]).
+-export([fatal_message/0]).
+-export([runs/2]).
 -export([collect_logs/0]).
 -export([stop_collecting/0]).
 -export([logs/0]).
 -export([log/2]).
 
 %% The fakes, each a program of its own, named after its mode:
-%%   good      answers like the helper (see answer/1 below)
+%%   good      answers like the helper (see answer/1 below), speaks
+%%             protocol 2 and pushes {stream, up} when it starts; a few host
+%%             names drive pushes (see handle/4)
+%%   proto1    like good, but answers ping as a protocol 1 helper did
+%%   version   like good, but reports version 9.9.9-fake
+%%   improper  answers resolve with an improper list of candidates
+%%   fatal     pushes {fatal, Message} and exits 78, as the helper does for
+%%             a bad setting; each run adds a line to fatal.runs
+%%   corrupt   exits 3 at the first request of its first two runs, 65 at
+%%             that of its third (corrupt input), then is good
 %%   garbage   sends unreadable frames before each answer
 %%   silent    reads requests and never answers
 %%   exit      exits with status 3 at the first request
@@ -27,11 +38,15 @@
 %% noshebang (executable, but neither a binary nor a #! script) and a
 %% directory, dir.
 
+-define(FATAL, <<"EPMD_DOCKER_TTL=bogus is not a duration (such as 30s)">>).
+
 -define(ESCRIPT, <<"#!/usr/bin/env escript
 %%! -noinput
 
 main([Mode | _]) ->
     Port = open_port({fd, 0, 1}, [binary, {packet, 4}, eof]),
+    put(asked, 0),
+    send(Port, term_to_binary({push, {stream, up}})),
     loop(Port, Mode).
 
 loop(Port, Mode) ->
@@ -53,6 +68,40 @@ handle(Port, \"garbage\", Tag, Command) ->
     handle(Port, \"good\", Tag, Command);
 handle(Port, \"badshape\", Tag, _Command) ->
     send(Port, term_to_binary({Tag, {ok, \"10.0.0.1\"}}));
+handle(Port, \"proto1\", Tag, ping) ->
+    send(Port, term_to_binary({Tag, {pong, <<\"fake\">>}}));
+handle(Port, \"version\", Tag, ping) ->
+    send(Port, term_to_binary({Tag, {pong, <<\"9.9.9-fake\">>, 2}}));
+handle(Port, \"improper\", Tag, {resolve, _, _}) ->
+    send(Port, term_to_binary({Tag, {error, {ambiguous, [<<\"a (1)\">> | ok]}}}));
+handle(Port, Mode, Tag, Command) when Mode =/= \"good\", Mode =/= \"garbage\" ->
+    handle(Port, \"good\", Tag, Command);
+%% counter: an address that counts how often the helper was asked, so a
+%% test sees which answers came from the owner's table.
+handle(Port, \"good\", Tag, {resolve, <<\"counter\">>, inet}) ->
+    put(asked, get(asked) + 1),
+    send(Port, term_to_binary({Tag, {ok, {10, 0, 0, get(asked)}}}));
+handle(Port, \"good\", Tag, {resolve, <<\"forget-counter\">>, _}) ->
+    send(Port, term_to_binary({push, {invalidate, [<<\"counter\">>]}})),
+    send(Port, term_to_binary({Tag, {error, not_found}}));
+handle(Port, \"good\", Tag, {resolve, <<\"forget-all\">>, _}) ->
+    send(Port, term_to_binary({push, {invalidate, all}})),
+    send(Port, term_to_binary({Tag, {error, not_found}}));
+handle(Port, \"good\", Tag, {resolve, <<\"stream-down\">>, _}) ->
+    send(Port, term_to_binary({push, {stream, down}})),
+    send(Port, term_to_binary({Tag, {error, not_found}}));
+handle(Port, \"good\", Tag, {resolve, <<\"stream-up\">>, _}) ->
+    send(Port, term_to_binary({push, {stream, up}})),
+    send(Port, term_to_binary({Tag, {error, not_found}}));
+%% racy: an invalidation pushed after the request was read and before its
+%% reply, as when a Docker event arrives while a lookup runs.
+handle(Port, \"good\", Tag, {resolve, <<\"racy\">>, inet}) ->
+    put(asked, get(asked) + 1),
+    send(Port, term_to_binary({push, {invalidate, all}})),
+    send(Port, term_to_binary({Tag, {ok, {10, 0, 1, get(asked)}}}));
+%% never: no answer to this one, while everything else is answered.
+handle(_Port, \"good\", _Tag, {resolve, <<\"never\">>, _}) ->
+    ok;
 handle(Port, \"good\", Tag, {resolve, <<\"slow\">>, _}) ->
     spawn(fun() ->
                   timer:sleep(300),
@@ -61,7 +110,7 @@ handle(Port, \"good\", Tag, {resolve, <<\"slow\">>, _}) ->
 handle(Port, \"good\", Tag, Command) ->
     send(Port, term_to_binary({Tag, answer(Command)})).
 
-answer(ping) -> {pong, <<\"fake\">>};
+answer(ping) -> {pong, <<\"fake\">>, 2};
 answer({resolve, <<\"known\">>, inet}) -> {ok, {10, 1, 2, 3}};
 answer({resolve, <<\"known\">>, inet6}) -> {error, no_address};
 answer({resolve, <<\"amb\">>, _}) ->
@@ -88,11 +137,25 @@ setup() ->
     Escript = filename:join(Dir, "fake.escript"),
     ok = file:write_file(Escript, ?ESCRIPT),
     Marker = filename:join(Dir, "flaky.marker"),
+    Counter = filename:join(Dir, "corrupt.runs"),
     Run = fun(Mode) -> ["exec escript '", Escript, "' ", Mode, " \"$@\"\n"] end,
     %% The modes that need no Erlang terms are shell scripts: they start at
     %% once, which keeps the timing assertions honest.
     Scripts = [{good, Run("good")},
                {garbage, Run("garbage")},
+               {proto1, Run("proto1")},
+               {version, Run("version")},
+               {improper, Run("improper")},
+               {fatal, ["echo run >>'", filename:join(Dir, "fatal.runs"), "'\n",
+                        "printf '", octal(frame(term_to_binary({push, {fatal, ?FATAL}}))),
+                        "'\nexit 78\n"]},
+               {corrupt, ["n=$(cat '", Counter, "' 2>/dev/null | wc -l)\n",
+                          "echo run >>'", Counter, "'\n",
+                          "case $n in\n",
+                          "  0|1) head -c 1 >/dev/null; exit 3;;\n",
+                          "  2) head -c 1 >/dev/null; exit 65;;\n",
+                          "esac\n",
+                          Run("good")]},
                {badshape, Run("badshape")},
                {silent, "exec cat >/dev/null\n"},
                {bigprefix, "printf '\\377\\377\\377\\377'\nexec cat >/dev/null\n"},
@@ -121,6 +184,26 @@ setup() ->
         {error, eexist} -> ok
     end,
     Dir.
+
+%% The message the fatal fake sends, as the helper would word it.
+-spec fatal_message() -> binary().
+fatal_message() ->
+    ?FATAL.
+
+%% How often the fatal fake was started.
+-spec runs(file:filename(), atom()) -> non_neg_integer().
+runs(Dir, Mode) ->
+    case file:read_file(filename:join(Dir, atom_to_list(Mode) ++ ".runs")) of
+        {ok, Bin} -> length(binary:matches(Bin, <<"run">>));
+        {error, enoent} -> 0
+    end.
+
+frame(Bin) ->
+    <<(byte_size(Bin)):32, Bin/binary>>.
+
+%% For printf(1): every byte as an octal escape.
+octal(Bin) ->
+    [io_lib:format("\\~3.8.0b", [B]) || <<B>> <= Bin].
 
 -spec cleanup(file:filename()) -> ok.
 cleanup(Dir) ->

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,5 +98,56 @@ func TestLoadConcurrentLookups(t *testing.T) {
 		n, procs, containers, len(entries), wall, us(4), us(5), us(6), us(7))
 	if st := a.Eval("maps:get(restarts, epmd_docker_helper:status(epmd_docker_helper))", 5*time.Second); st != "0" {
 		t.Errorf("the helper restarted %s times under load", st)
+	}
+}
+
+// Burst: 10,000 lookups of one running container at once, from as many
+// Erlang processes, while both cores are kept busy by other processes and
+// the helper, as a starved process would, does not read until the lookups
+// have reached the port owner. Every answer must be the container's
+// address. Before issue 11 a write to the busy port failed at once, the
+// failure fell back to DNS, and the lookups got {error, nxdomain}.
+func TestLoadBurstBusyCores(t *testing.T) {
+	id := runSleeper(t)
+	host := containerIP(t, id)
+	hostname := strings.TrimSpace(docker(t, "inspect", "-f", "{{.Config.Hostname}}", id))
+
+	// Time enough for 10,000 processes to start on a loaded machine before
+	// the helper may read again: nothing here may time out.
+	a := startAdmin(t, []string{"EPMD_DOCKER_TIMEOUT=20000"}, "-kernel", "net_setuptime", "70")
+	for i := 0; i < runtime.NumCPU(); i++ {
+		busy := exec.Command("sh", "-c", "while :; do :; done")
+		if err := busy.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = busy.Process.Kill(); _ = busy.Wait() })
+	}
+	pid := helperOSPid(t, a)
+	// The lookups run in processes that rpc spawns, compiled code: started
+	// from interpreted code they would take seconds to start here, and a
+	// helper that does not read for 5 s is rightly taken for a hung one.
+	expr := oneLine(fmt.Sprintf(`begin
+		Owner = whereis(epmd_docker_helper),
+		os:cmd("kill -STOP %d"),
+		Keys = [rpc:async_call(node(), epmd_docker, address_please, ["app", %q, inet])
+			|| _ <- lists:seq(1, 10000)],
+		Drained = fun D(0) -> ok; D(N) -> timer:sleep(20), case process_info(Owner, message_queue_len) of
+			{message_queue_len, 0} -> D(N - 1); _ -> D(3) end end,
+		Drained(3),
+		os:cmd("kill -CONT %d"),
+		All = [rpc:yield(K) || K <- Keys],
+		Wrong = [A || A <- All, A =/= {ok, %s}],
+		{length(All), length(Wrong), lists:sublist(lists:usort(Wrong), 5)}
+	end`, pid, hostname, pid, erlIP(host)))
+	got := a.Eval(expr, 4*time.Minute)
+	m := regexp.MustCompile(`^\{(\d+),(\d+),(.*)\}$`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("burst: %s\n%s", got, a.Output())
+	}
+	if m[1] != "10000" || m[2] != "0" {
+		t.Errorf("%s of %s lookups of %s did not give %s; kinds: %s", m[2], m[1], hostname, host, m[3])
+	}
+	if st := a.Eval("maps:get(restarts, epmd_docker_helper:status(epmd_docker_helper))", 5*time.Second); st != "0" {
+		t.Errorf("the helper restarted %s times in the burst", st)
 	}
 }
