@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/cli"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
@@ -73,12 +74,22 @@ func exitCode(stderr io.Writer, err error) int {
 	case errors.Is(err, errQuiet):
 		return exitFailed
 	case errors.Is(err, wire.ErrUnavailable):
-		fmt.Fprintf(stderr, "epmd-docker: %v\n", err)
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(err.Error()))
 		return exitUnavailable
 	default:
-		fmt.Fprintf(stderr, "epmd-docker: %v\n", err)
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(err.Error()))
 		return exitFailed
 	}
+}
+
+// safeText is cli.Safe line by line: a message may name what a container
+// said, which must not reach the terminal as escape sequences.
+func safeText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = cli.Safe(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // errQuiet is a failure whose explanation the command already printed.

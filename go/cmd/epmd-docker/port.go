@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/discover"
 	"github.com/epmd-docker/epmd_docker/go/internal/port"
 	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 )
@@ -48,6 +49,12 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go res.Watch(ctx)
-	srv := &port.Server{Resolver: &reach.Resolver{R: res, Decider: decider}, Log: log, Version: version()}
+	// The nodes command is the discovery ls and remsh use (probeName).
+	finder := &discover.Finder{Source: res, Decider: decider, Self: probeName(), Log: log}
+	resolver := struct {
+		*reach.Resolver
+		*discover.Finder
+	}{&reach.Resolver{R: res, Decider: decider}, finder}
+	srv := &port.Server{Resolver: resolver, Log: log, Version: version()}
 	return srv.Serve(ctx, c.std.in, c.std.out)
 }
