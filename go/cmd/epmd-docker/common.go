@@ -69,6 +69,12 @@ func exitCode(stderr io.Writer, err error) int {
 		}
 		fmt.Fprintf(stderr, "epmd-docker: %s\nrun '%s' for usage\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "), help)
 		return exitUsage
+	case errors.Is(err, errUnreachable):
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(strings.TrimPrefix(err.Error(), errUnreachable.Error()+": ")))
+		return exitUnreachable
+	case errors.Is(err, errCookieRefused):
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(strings.TrimPrefix(err.Error(), errCookieRefused.Error()+": ")))
+		return exitCookieRefused
 	case errors.Is(err, errQuiet) && errors.Is(err, wire.ErrUnavailable):
 		return exitUnavailable
 	case errors.Is(err, errQuiet):
@@ -186,4 +192,13 @@ func unavailable(err error) error {
 		return fmt.Errorf("%w: no answer within %v (%v)", wire.ErrUnavailable, dockerTimeout, err)
 	}
 	return err
+}
+
+// plainTCP reports whether the daemon address is reached over TCP without
+// TLS, as the docker client does for tcp:// without DOCKER_CERT_PATH:
+// whatever the API says, the container's environment included, crosses
+// the network in the clear.
+func plainTCP(host string) bool {
+	return (strings.HasPrefix(host, "tcp://") || strings.HasPrefix(host, "http://")) &&
+		os.Getenv("DOCKER_CERT_PATH") == ""
 }
