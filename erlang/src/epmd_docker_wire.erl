@@ -27,7 +27,7 @@
 
 -type tag() :: 0..?MAX_TAG.
 -type family() :: inet | inet6.
--type command() :: ping | {resolve, Host :: binary(), family()} | list.
+-type command() :: ping | {resolve, Host :: binary(), family()} | list | nodes.
 -type container() :: {Id :: binary(), Name :: binary(), Hostname :: binary(),
                       inet:ip_address() | none}.
 %% Reasons the helper sends, then those the port owner adds.
@@ -46,6 +46,7 @@
                 | {ok, inet:ip_address()}
                 | {ok, inet:ip_address(), inet:port_number()}
                 | {ok, [container()]}
+                | {ok, [Node :: binary()]}
                 | {error, reason()}.
 
 %% Codec
@@ -92,6 +93,11 @@ check({resolve, _, Family}, {ok, Ip, Port} = Answer)
     end;
 check(list, {ok, Containers} = Answer) when is_list(Containers) ->
     case lists:all(fun is_container/1, Containers) of
+        true -> Answer;
+        false -> {error, bad_reply}
+    end;
+check(nodes, {ok, Nodes} = Answer) when is_list(Nodes) ->
+    case lists:all(fun is_binary/1, Nodes) of
         true -> Answer;
         false -> {error, bad_reply}
     end;
