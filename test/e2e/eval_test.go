@@ -186,3 +186,130 @@ func TestRemshWithoutTerminal(t *testing.T) {
 		t.Errorf("demo without a terminal: %v\n%s", err, out)
 	}
 }
+
+// longEval starts `epmd-docker eval NODE EXPR` in a process group of its
+// own, EXPR registering its process on the node as name and sleeping, and
+// returns once the expression runs there.
+func longEval(t *testing.T, env []string, node, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	expr := "register(" + name + ", self()), timer:sleep(120000)."
+	cmd := exec.Command(helperBin(), append(append([]string{"eval", node, expr}, args...), "--timeout", "10m")...)
+	cmd.Env = append(append(os.Environ(), "ERLANG_COOKIE="+cookie), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); _ = cmd.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for runHelper(t, nil, nil, "eval", node, "whereis("+name+") =/= undefined.").stdout != "true\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the long eval never ran on %s; its output: %s", node, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return cmd
+}
+
+// localErl is the pid of the erl that epmd-docker (pid parent) runs.
+func localErl(t *testing.T, parent int) int {
+	t.Helper()
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err == nil && parentPid(pid) == parent {
+			return pid
+		}
+	}
+	t.Fatalf("no child of epmd-docker (pid %d)", parent)
+	return 0
+}
+
+// nodeAlive fails the test unless the container still runs and its node
+// answers.
+func nodeAlive(t *testing.T, c Container, after string) {
+	t.Helper()
+	if st := docker(t, "inspect", "-f", "{{.State.Running}}", c.ID); st != "true" {
+		logs, _ := exec.Command("docker", "logs", c.ID).CombinedOutput()
+		t.Fatalf("after %s the container stopped; its log:\n%s", after, logs)
+	}
+	if r := runHelper(t, nil, nil, "eval", c.Node, "ok."); r.stdout != "ok\n" {
+		t.Fatalf("after %s the node does not answer: exit %d, %q, %q", after, r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestOTP27NodeSurvivesTheEnd ends remote shells and evals into an OTP 27
+// node every way they end: end of input, Ctrl-C, kill -9 of the local
+// side. OTP 26 to 27.3.4 stopped the remote node when a remote shell's
+// input ended (erlang/otp#9852); the node must survive each.
+func TestOTP27NodeSurvivesTheEnd(t *testing.T) {
+	o := otp27(t)
+	c := o.startNode(t, nodeSpec{})
+
+	t.Run("remsh, end of input", func(t *testing.T) {
+		r := runHelper(t, nil, strings.NewReader(""), "remsh", c.Node)
+		if r.code == 0 {
+			t.Errorf("remsh with empty input: exit 0, want a syntax error (no expression)")
+		}
+		r = runHelper(t, nil, strings.NewReader("node().\n"), "remsh", c.Node)
+		if r.stdout != c.Node+"\n" {
+			t.Errorf("remsh with input, then its end: %q %q", r.stdout, r.stderr)
+		}
+		nodeAlive(t, c, "the end of remsh's input")
+	})
+
+	t.Run("remsh, Ctrl-C and kill -9", func(t *testing.T) {
+		if _, err := exec.LookPath("tmux"); err != nil {
+			t.Fatal("tmux is required (make test installs it)")
+		}
+		for _, how := range []string{"ctrl-c", "kill-9"} {
+			session := "e2e-o27-" + randHex(3)
+			cmdline := "env ERLANG_COOKIE=" + cookie + " " + helperBin() + " remsh " + c.Node + "; sleep 600"
+			if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "40", cmdline).CombinedOutput(); err != nil {
+				t.Fatalf("tmux: %v: %s", err, out)
+			}
+			t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+			waitScreen(t, session, "("+c.Node+")1>", 30*time.Second)
+			typeLine(t, session, "erlang:system_info(otp_release).")
+			waitScreen(t, session, `"27"`, 10*time.Second)
+			switch how {
+			case "ctrl-c":
+				_ = exec.Command("tmux", "send-keys", "-t", session, "C-c").Run()
+				waitScreen(t, session, "BREAK", 10*time.Second)
+				typeLine(t, session, "a")
+			case "kill-9":
+				out, _ := exec.Command("pgrep", "-f", "^"+helperBin()+" remsh "+c.Node).Output()
+				pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+				if err != nil {
+					t.Fatalf("epmd-docker remsh not found: %q", out)
+				}
+				erl := localErl(t, pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				_ = syscall.Kill(erl, syscall.SIGKILL)
+			}
+			nodeAlive(t, c, "remsh's "+how)
+		}
+	})
+
+	t.Run("eval, Ctrl-C", func(t *testing.T) {
+		cmd := longEval(t, nil, c.Node, "e2e_ctrl_c")
+		// As a terminal sends it: to the whole foreground process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Errorf("eval after Ctrl-C: %v, want a non-zero status", err)
+		}
+		nodeAlive(t, c, "eval's Ctrl-C")
+	})
+
+	t.Run("eval, kill -9", func(t *testing.T) {
+		cmd := longEval(t, nil, c.Node, "e2e_kill")
+		erl := localErl(t, cmd.Process.Pid)
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(erl, syscall.SIGKILL)
+		_ = cmd.Wait()
+		nodeAlive(t, c, "kill -9 of eval")
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 const lsHelp = `Usage: epmd-docker ls [--json] [--timeout D]
@@ -279,7 +280,8 @@ func probeState(err error) (state, detail string) {
 	switch {
 	case err == nil:
 		return epmdOK, ""
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, wire.ErrNotPublished):
+		// Nothing to ask: the REACHED column says why.
 		return epmdNone, ""
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.As(err, &op) && op.Timeout():
