@@ -205,3 +205,149 @@ func dockerOverTCP(t *testing.T) string {
 	}()
 	return "tcp://" + l.Addr().String()
 }
+
+// registrar is an Erlang expression that registers each of names with the
+// epmd of its container (ALIVE2_REQ, as a node does) and keeps them
+// registered: what any process in a container can do.
+func registrar(names ...string) string {
+	var list []string
+	for _, n := range names {
+		var codes []string
+		for _, b := range []byte(n) {
+			codes = append(codes, strconv.Itoa(int(b)))
+		}
+		list = append(list, "["+strings.Join(codes, ",")+"]")
+	}
+	return `Reg = fun(Name) ->
+	    {ok, S} = gen_tcp:connect({127,0,0,1}, 4369, [binary, {active, false}]),
+	    N = list_to_binary(Name),
+	    Body = <<$x, 9999:16, 77, 0, 6:16, 5:16, (byte_size(N)):16, N/binary, 0:16>>,
+	    ok = gen_tcp:send(S, [<<(byte_size(Body)):16>>, Body]),
+	    {ok, _} = gen_tcp:recv(S, 0),
+	    S
+	end,
+	_ = [Reg(N) || N <- [` + strings.Join(list, ",") + `]],
+	timer:sleep(infinity).`
+}
+
+// TestHostileNodeNames: a container's epmd lists names carrying terminal
+// escape sequences, and another lists 30,000 names. ls and remsh used to
+// print the first raw, and epmd_docker:nodes/0 made an atom of every name
+// (60,000 atoms in two calls; the VM dies at about a million).
+func TestHostileNodeNames(t *testing.T) {
+	evil := []string{"\x1b]0;owned\x07", "\x1b[2Jgone", "ok\x1b[31m"}
+	ctr := runSleeperCmd(t, "sh", "-c", "erl -sname app -setcookie "+cookie+" -noshell -noinput -detached; sleep 2; exec erl -noshell -noinput -eval '"+registrar(evil...)+"'")
+	waitRegistered(t, ctr.ID, "app")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := exec.Command("docker", "exec", ctr.ID, "epmd", "-names").Output()
+		if strings.Count("\n"+string(out), "\nname ") >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hostile names were never registered: %q", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	r := runHelper(t, nil, nil, "ls")
+	if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+		t.Errorf("ls printed an escape sequence from a container:\n%q", r.stdout)
+	}
+	if !strings.Contains(r.stdout, ctr.Node) {
+		t.Errorf("ls does not list %s:\n%s", ctr.Node, r.stdout)
+	}
+	r = runHelper(t, nil, strings.NewReader("node().\n"), "remsh", ctr.ID[:12])
+	if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") || r.code != 0 || !strings.HasPrefix(r.stdout, ctr.Node+"\n") {
+		t.Errorf("remsh: exit %d, stdout %q, stderr %q; want %s and no escape sequence", r.code, r.stdout, r.stderr, ctr.Node)
+	}
+
+	// 30,000 names from a fake epmd: atoms stay bounded, and the cut is
+	// logged.
+	fake := `Names = iolist_to_binary([io_lib:format("name n~b at port 20000~n", [I]) || I <- lists:seq(1, 30000)]),
+	{ok, L} = gen_tcp:listen(4369, [binary, {reuseaddr, true}, {active, false}]),
+	Loop = fun Loop() -> {ok, S} = gen_tcp:accept(L), _ = gen_tcp:recv(S, 0, 5000), ok = gen_tcp:send(S, [<<4369:32>>, Names]), gen_tcp:close(S), Loop() end,
+	Loop().`
+	many := runSleeperCmd(t, "erl", "-noshell", "-noinput", "-eval", fake)
+	a := startAdmin(t, nil)
+	waitEval(t, a, fmt.Sprintf("length([N || N <- epmd_docker:nodes(), lists:suffix(\"@%s\", atom_to_list(N))])", many.Hostname), 30*time.Second,
+		func(s string) bool { return s == "64" })
+	got := a.Eval("begin A = erlang:system_info(atom_count), _ = epmd_docker:nodes(), _ = epmd_docker:nodes(), erlang:system_info(atom_count) - A end", 30*time.Second)
+	if n, err := strconv.Atoi(got); err != nil || n > 200 {
+		t.Errorf("two calls of nodes/0 made %s atoms; want at most 200", got)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(a.Output(), "left out") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line saying names were left out:\n%s", a.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runSleeperCmd starts a labelled container of the test image running
+// cmd, and returns it as a Container with Node app@HOSTNAME.
+func runSleeperCmd(t *testing.T, cmd ...string) Container {
+	t.Helper()
+	args := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro", image}, cmd...)
+	id := docker(t, args...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c.Node = "app@" + c.Hostname
+	return c
+}
+
+// TestPublishedModeFindsNodes: in published mode ls, epmd_docker:nodes/0
+// and remsh find a node that only publishes its distribution port, with
+// no epmd in its container at all, by the opening of a distribution
+// handshake on that port. They used to ask the epmd only.
+func TestPublishedModeFindsNodes(t *testing.T) {
+	pub := startPublished(t)
+	env := []string{"EPMD_DOCKER_MODE=published"}
+
+	// A long probe timeout: the machine may be loaded.
+	r := runHelper(t, env, nil, "ls", "--timeout", "10s")
+	if !strings.Contains(r.stdout, pub.Node) {
+		t.Errorf("ls in published mode does not list %s:\n%s%s", pub.Node, r.stdout, r.stderr)
+	}
+	a := startAdmin(t, env)
+	if got := a.Eval("epmd_docker:nodes()", 20*time.Second); !strings.Contains(got, atom(pub.Node)) {
+		t.Errorf("nodes() in published mode: %s, want it to hold %s", got, pub.Node)
+	}
+	r = runHelper(t, env, strings.NewReader("node().\n"), "remsh", pub.ID[:12])
+	if r.code != 0 || !strings.HasPrefix(r.stdout, pub.Node+"\n") {
+		t.Errorf("remsh in published mode: exit %d, %q, %q", r.code, r.stdout, r.stderr)
+	}
+	r = runHelper(t, env, nil, "eval", pub.Hostname, "node().")
+	if r.code != 0 || r.stdout != pub.Node+"\n" {
+		t.Errorf("eval in published mode: exit %d, %q, %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// startPublished starts a node with no epmd (OTP 23's -erl_epmd_port) on
+// distribution port 9100, published on this host's loopback only.
+func startPublished(t *testing.T) Container {
+	t.Helper()
+	args := []string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro", "-p", "127.0.0.1::9100", image,
+		"erl", "-sname", "app", "-setcookie", cookie, "-start_epmd", "false", "-erl_epmd_port", "9100",
+		"-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9100", "-noshell", "-noinput"}
+	id := docker(t, args...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c.Node = "app@" + c.Hostname
+	// Up when the node listens on 9100 (0x238C) inside the container:
+	// the published port on the host accepts connections before that.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := exec.Command("docker", "exec", id, "cat", "/proc/net/tcp", "/proc/net/tcp6").Output()
+		if strings.Contains(string(out), ":238C 00000000:0000 0A") || strings.Contains(string(out), ":238C 00000000000000000000000000000000:0000 0A") {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := exec.Command("docker", "logs", id).CombinedOutput()
+			t.Fatalf("the published node never listened on 9100; its log:\n%s", logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return c
+}
