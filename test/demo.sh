@@ -7,6 +7,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 image=${EPMD_DOCKER_TEST_IMAGE:-epmd-docker-test:latest}
 cookie=${ERLANG_COOKIE:-demo-cookie}
 
+# erl ignores -remsh unless stdin and stdout are terminals, and opens a
+# shell on the local node instead: refuse rather than show the wrong node.
+if [ ! -t 0 ] || [ ! -t 1 ]; then
+  echo "demo: the remote shell needs a terminal (stdin and stdout); erl would open a local shell instead." >&2
+  echo "demo: for a log, run it under script(1): script -c 'make demo' demo.log" >&2
+  exit 1
+fi
+
 id=$(docker run -d --rm --label epmd-docker-demo=1 -v /usr:/usr:ro "$image" \
   erl -sname demo -setcookie "$cookie" -noshell -noinput)
 trap 'docker rm -f "$id" >/dev/null 2>&1 || true' EXIT

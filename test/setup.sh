@@ -19,6 +19,15 @@ command -v ip     >/dev/null 2>&1 || need+=(iproute2)
 command -v git    >/dev/null 2>&1 || need+=(git)
 command -v elixir >/dev/null 2>&1 || need+=(elixir)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# Observer from the host (test/e2e/observer_test.go): a virtual display,
+# a way to click, a way to take a screenshot.
+ls -d /usr/lib/erlang/lib/observer-* >/dev/null 2>&1 || need+=(erlang-observer)
+command -v Xvfb    >/dev/null 2>&1 || need+=(xvfb)
+command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
+command -v import  >/dev/null 2>&1 || need+=(imagemagick)
+# RabbitMQ from the host (test/e2e/rabbitmq_test.go): installed without
+# starting its service (see below).
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing packages: ${need[*]}; run as root, or: sudo apt-get install ${need[*]}"
@@ -26,7 +35,16 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   log "installing ${need[*]}"
   apt-get update -qq
+  # A policy-rc.d that exits 101 keeps packages (rabbitmq-server) from
+  # starting their services: the tests run brokers in containers.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy=/usr/sbin/policy-rc.d
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$policy" ] || rm -f "$policy"
 fi
 
 # dockerd: start one only if nothing answers on DOCKER_HOST or the default socket.

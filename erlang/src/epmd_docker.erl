@@ -46,6 +46,10 @@
 %% long: a hosts file or a cached DNS answer takes microseconds.
 -define(MIN_ORDINARY, 100).
 
+%% The most node names nodes/0 takes for one host, as the helper promises
+%% per container (go/internal/wire/doc.go).
+-define(MAX_NODES_PER_HOST, 64).
+
 %% -epmd_module callbacks
 
 %% Started by net_sup (erl_distribution) as a worker. The port owner may
@@ -193,25 +197,26 @@ resolve(Host, Family) ->
 containers() ->
     epmd_docker_helper:request(list).
 
-%% The Erlang nodes in running containers, as the names to dial:
-%% Name@Hostname for every name the epmd in each container knows. A node
-%% started with an explicit host part (-sname app@web) is listed under the
-%% container's hostname all the same; dial it by the name it was given.
-%% On error, logs one line and returns [].
+%% The Erlang nodes in running containers, as the names to dial: the helper
+%% finds them the way each container is reached (its epmd, or the node
+%% behind a published distribution port), each under the name the node
+%% gives itself. Every name becomes an atom, which is never freed, and a
+%% process in a container can register any name with its epmd: so only
+%% valid node names are taken, at most ?MAX_NODES_PER_HOST per host part,
+%% and one line is logged when some are left out. On error, logs one line
+%% and returns [].
 -spec nodes() -> [node()].
 nodes() ->
-    case containers() of
-        {ok, Containers} ->
-            Timeout = epmd_docker_helper:timeout(),
-            Hosts = [{unicode:characters_to_list(Hostname), Ip}
-                     || {_Id, _Name, Hostname, Ip} <- Containers,
-                        Ip =/= none, Hostname =/= <<>>],
-            Found = pmap(fun({Hostname, Ip}) ->
-                                 container_nodes(Hostname, Ip, Timeout)
-                         end, Hosts, Timeout + 500, []),
-            lists:usort(lists:append(Found));
+    case epmd_docker_helper:request(nodes) of
+        {ok, Names} ->
+            {Nodes, Dropped} = node_atoms(Names),
+            Dropped > 0 andalso
+                ?LOG_WARNING("epmd_docker: left out ~b node names that are not "
+                             "valid, or more than ~b for one host",
+                             [Dropped, ?MAX_NODES_PER_HOST]),
+            Nodes;
         {error, Reason} ->
-            ?LOG_WARNING("epmd_docker: cannot list containers: ~ts",
+            ?LOG_WARNING("epmd_docker: cannot list the nodes in containers: ~ts",
                          [format_error(Reason)]),
             []
     end.
@@ -380,12 +385,57 @@ dist_port() ->
             end
     end.
 
-container_nodes(Hostname, Ip, Timeout) ->
-    case epmd_names(Ip, Timeout) of
-        {ok, Names} -> [list_to_atom(Name ++ "@" ++ Hostname)
-                        || {Name, _Port} <- Names];
-        {error, _} -> []
-    end.
+%% The atoms of the valid names among Names, in order, at most
+%% ?MAX_NODES_PER_HOST per host part, and how many were left out. No atom is
+%% made before a name has passed.
+node_atoms(Names) ->
+    {Atoms, _PerHost, Dropped} =
+        lists:foldl(fun(Name, {Acc, PerHost, Dropped}) ->
+                            case valid_node(Name) of
+                                {true, Host} ->
+                                    N = maps:get(Host, PerHost, 0),
+                                    case N < ?MAX_NODES_PER_HOST of
+                                        true ->
+                                            {[binary_to_atom(Name, utf8) | Acc],
+                                             PerHost#{Host => N + 1}, Dropped};
+                                        false ->
+                                            {Acc, PerHost, Dropped + 1}
+                                    end;
+                                false ->
+                                    {Acc, PerHost, Dropped + 1}
+                            end
+                    end, {[], #{}, 0}, Names),
+    {lists:usort(Atoms), Dropped}.
+
+%% Name@Host with Name of letters, digits, _ - and ., Host a host name as
+%% the helper checks it, 255 bytes at most (an atom's limit): the rules of
+%% go/internal/discover.ValidNode.
+valid_node(Node) when is_binary(Node), byte_size(Node) =< 255 ->
+    case binary:split(Node, <<"@">>) of
+        [Name, Host] when Name =/= <<>>, Host =/= <<>> ->
+            case name_chars(Name) andalso host_chars(Host) of
+                true -> {true, Host};
+                false -> false
+            end;
+        _ ->
+            false
+    end;
+valid_node(_) ->
+    false.
+
+name_chars(Name) ->
+    lists:all(fun(C) -> alnum(C) orelse C =:= $_ orelse C =:= $- orelse C =:= $. end,
+              binary_to_list(Name)).
+
+host_chars(<<First, _/binary>> = Host) ->
+    alnum(First) andalso
+        lists:all(fun(C) -> alnum(C) orelse C =:= $_ orelse C =:= $- orelse C =:= $. end,
+                  binary_to_list(Host));
+host_chars(_) ->
+    false.
+
+alnum(C) ->
+    (C >= $a andalso C =< $z) orelse (C >= $A andalso C =< $Z) orelse (C >= $0 andalso C =< $9).
 
 %% erl_epmd:names/1 connects without a timeout and waits for the reply
 %% without one, so it runs in a process of its own that is killed when the
@@ -535,6 +585,12 @@ host_string_test_() ->
      ?_assertEqual({ok, "web"}, host_string(<<"web">>)),
      ?_assertEqual({ok, "web"}, host_string("web")),
      ?_assertEqual(error, host_string(["web"]))].
+
+node_atoms_test_() ->
+    Many = [<<"n", (integer_to_binary(I))/binary, "@h">> || I <- lists:seq(1, 100)],
+    [?_assertEqual({['a@web', 'b@web'], 0}, node_atoms([<<"b@web">>, <<"a@web">>])),
+     ?_assertEqual({[], 4}, node_atoms([<<"\e[31m@web">>, <<"a@">>, <<"noat">>, 42])),
+     ?_assertMatch({L, 36} when length(L) =:= 64, node_atoms(Many))].
 
 pmap_test_() ->
     [?_assertEqual([2, 4], pmap(fun(X) -> 2 * X end, [1, 2], 1000, none)),

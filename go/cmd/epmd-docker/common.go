@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/cli"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
@@ -68,17 +69,33 @@ func exitCode(stderr io.Writer, err error) int {
 		}
 		fmt.Fprintf(stderr, "epmd-docker: %s\nrun '%s' for usage\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "), help)
 		return exitUsage
+	case errors.Is(err, errUnreachable):
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(strings.TrimPrefix(err.Error(), errUnreachable.Error()+": ")))
+		return exitUnreachable
+	case errors.Is(err, errCookieRefused):
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(strings.TrimPrefix(err.Error(), errCookieRefused.Error()+": ")))
+		return exitCookieRefused
 	case errors.Is(err, errQuiet) && errors.Is(err, wire.ErrUnavailable):
 		return exitUnavailable
 	case errors.Is(err, errQuiet):
 		return exitFailed
 	case errors.Is(err, wire.ErrUnavailable):
-		fmt.Fprintf(stderr, "epmd-docker: %v\n", err)
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(err.Error()))
 		return exitUnavailable
 	default:
-		fmt.Fprintf(stderr, "epmd-docker: %v\n", err)
+		fmt.Fprintf(stderr, "epmd-docker: %s\n", safeText(err.Error()))
 		return exitFailed
 	}
+}
+
+// safeText is cli.Safe line by line: a message may name what a container
+// said, which must not reach the terminal as escape sequences.
+func safeText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = cli.Safe(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // errQuiet is a failure whose explanation the command already printed.
@@ -175,4 +192,13 @@ func unavailable(err error) error {
 		return fmt.Errorf("%w: no answer within %v (%v)", wire.ErrUnavailable, dockerTimeout, err)
 	}
 	return err
+}
+
+// plainTCP reports whether the daemon address is reached over TCP without
+// TLS, as the docker client does for tcp:// without DOCKER_CERT_PATH:
+// whatever the API says, the container's environment included, crosses
+// the network in the clear.
+func plainTCP(host string) bool {
+	return (strings.HasPrefix(host, "tcp://") || strings.HasPrefix(host, "http://")) &&
+		os.Getenv("DOCKER_CERT_PATH") == ""
 }

@@ -194,6 +194,10 @@ func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 	err := api.Ping(pctx)
 	if err == nil {
 		ch.Status, ch.Detail = statusOK, where+" answers"
+		if plainTCP(api.Host()) {
+			ch.Status, ch.Detail = statusWarn, ch.Detail+", unencrypted: what Docker says (remsh --cookie-from-container: the container's environment, cookies included) crosses the network in the clear"
+			ch.Fix = "use TLS (DOCKER_HOST=tcp://HOST:2376 with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH) or ssh://USER@HOST"
+		}
 		return ch
 	}
 	ch.Status, ch.Detail = statusFail, where+": "+err.Error()

@@ -6,19 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
-	"github.com/epmd-docker/epmd_docker/go/internal/dist"
+	"github.com/epmd-docker/epmd_docker/go/internal/discover"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
-	"github.com/epmd-docker/epmd_docker/go/internal/epmd"
+	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 const lsHelp = `Usage: epmd-docker ls [--json] [--timeout D]
@@ -66,6 +65,9 @@ type containerEntry struct {
 	Reach     string      `json:"reach,omitempty"`
 	EPMDError string      `json:"epmd_error,omitempty"`
 	Nodes     []nodeEntry `json:"nodes"`
+	// Dropped counts the names its epmd lists that are left out: not
+	// valid node names, or more than discover.MaxPerContainer.
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // networkEntry is one network a container is attached to.
@@ -183,11 +185,25 @@ type lister interface {
 }
 
 // listContainers returns the running containers, sorted by name, each with
-// the nodes its epmd reports. Docker is asked within dockerTimeout, then
-// every epmd at once, each within probeTimeout, so the whole takes about
-// the slowest Docker answer plus probeTimeout however many containers
-// there are.
-func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeTimeout time.Duration) ([]containerEntry, error) {
+// the nodes found in it the way it is reached (EPMD_DOCKER_MODE; directly
+// when that cannot be told).
+func listContainers(ctx context.Context, api *docker.Client, r *resolve.Resolver, probeTimeout time.Duration) ([]containerEntry, error) {
+	wctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	var ws map[string]reach.Way
+	if d, err := newDecider(api); err == nil {
+		_, ws, _ = ways(wctx, d, r)
+	}
+	cancel()
+	return listContainersVia(ctx, api, r, ws, probeTimeout)
+}
+
+// listContainersVia is listContainers with the ways containers are reached
+// given (ws, by container ID; a container missing there is reached
+// directly). Docker is asked within
+// dockerTimeout, then every container at once, each within probeTimeout,
+// so the whole takes about the slowest Docker answer plus probeTimeout
+// however many containers there are.
+func listContainersVia(ctx context.Context, api lister, r *resolve.Resolver, ws map[string]reach.Way, probeTimeout time.Duration) ([]containerEntry, error) {
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	// The resolver's list carries hostnames and the address a lookup
@@ -206,7 +222,8 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 	}
 
 	entries := make([]containerEntry, len(cs))
-	var wg sync.WaitGroup
+	var targets []discover.Target
+	var probed []*containerEntry
 	for i, c := range cs {
 		e := &entries[i]
 		e.containerJSON = containerJSON{ID: c.ID, ShortID: shortID(c.ID), Name: c.Name, Hostname: c.Hostname}
@@ -228,46 +245,39 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 			}
 		}
 		slices.SortFunc(e.Networks, func(a, b networkEntry) int { return strings.Compare(a.Network, b.Network) })
-		if !c.Addr.IsValid() {
+		w := ws[c.ID]
+		if c.Addr.IsValid() {
+			e.Address = c.Addr.String()
+			if e.Network == "" && c.Addr.IsLoopback() {
+				e.Network = "host"
+			}
+		} else if w.Mode != reach.Published {
 			e.EPMD = epmdNoAddress
 			continue
 		}
-		e.Address = c.Addr.String()
-		if e.Network == "" && c.Addr.IsLoopback() {
-			e.Network = "host"
+		addr := c.Addr
+		if w.Mode == reach.Direct && w.Addr.IsValid() {
+			addr = w.Addr // a Swarm task's docker_gwbridge address
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-			defer cancel()
-			nodes, err := epmd.Names(pctx, netip.AddrPortFrom(c.Addr, epmd.DefaultPort))
-			e.EPMD, e.EPMDError = probeState(err)
-			slices.SortFunc(nodes, func(a, b epmd.Node) int { return strings.Compare(a.Name, b.Name) })
-			for _, n := range nodes {
-				e.Nodes = append(e.Nodes, nodeEntry{Name: n.Name, Node: nodeName(pctx, c.Addr, n, c.Hostname), Port: n.Port})
-			}
-		}()
+		targets = append(targets, discover.Target{Addr: addr, Hostname: c.Hostname, Way: w})
+		probed = append(probed, e)
 	}
-	wg.Wait()
+	for i, res := range discover.FindAll(ctx, targets, probeName(), probeTimeout) {
+		e := probed[i]
+		e.EPMD, e.EPMDError = probeState(res.Err)
+		e.Dropped = res.Dropped
+		for _, n := range res.Nodes {
+			e.Nodes = append(e.Nodes, nodeEntry{Name: n.Name, Node: n.Node, Port: n.Port})
+		}
+	}
 	return entries, ctx.Err()
 }
 
-// probeName is what ls introduces itself as when it asks nodes their
-// names. It is always the same, because a node keeps every name that ever
-// connected to it as an atom.
+// probeName is what ls, remsh and the port's nodes command introduce
+// themselves as when they ask nodes their names. It is always the same,
+// because a node keeps every name that ever connected to it as an atom.
 func probeName() string {
 	return "epmd-docker-ls@" + shortHostname()
-}
-
-// nodeName is the name to dial node n at addr by: the one the node gives
-// itself in the distribution handshake, or, if it does not say, name@host
-// as a node started with -sname names itself by default.
-func nodeName(ctx context.Context, addr netip.Addr, n epmd.Node, host string) string {
-	if name, err := dist.Name(ctx, netip.AddrPortFrom(addr, uint16(n.Port)), probeName()); err == nil {
-		return name
-	}
-	return n.Name + "@" + host
 }
 
 // probeState classifies the outcome of asking an epmd. A refused
@@ -277,7 +287,8 @@ func probeState(err error) (state, detail string) {
 	switch {
 	case err == nil:
 		return epmdOK, ""
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, wire.ErrNotPublished):
+		// Nothing to ask: the REACHED column says why.
 		return epmdNone, ""
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH), errors.As(err, &op) && op.Timeout():

@@ -53,6 +53,9 @@ Usage:
   epmd-docker ls [--json]                         running containers and the Erlang nodes in them
   epmd-docker doctor [--json]                     check the setup, and say what to fix
   epmd-docker remsh TARGET [flags] [-- ERL_ARGS]  open a remote shell on a container's node
+                                                  (no terminal: evaluate stdin there, as eval)
+  epmd-docker eval TARGET [EXPR | -] [flags]      evaluate Erlang expressions on a container's
+                                                  node and print the value, for scripts
   epmd-docker port                                serve the Erlang side over stdin/stdout
   epmd-docker version                             print the version
   epmd-docker help                                print this help
@@ -75,8 +78,9 @@ Output: the answer goes to stdout, diagnostics to stderr; colour only when
 stdout is a terminal.
 
 Exit status: 0 done; 1 not found, ambiguous, or a check failed; 2 usage
-error; 3 Docker could not be reached. remsh exits with erl's status once
-erl runs.
+error; 3 Docker could not be reached; 4 the node cannot be reached; 5 the
+node refused the cookie; 6 (eval) the expression raised. remsh exits with
+erl's status once erl runs.
 `
 
 func main() {
@@ -104,6 +108,8 @@ func run(ctx context.Context, args []string, std stdio) int {
 		cmd = &doctorCmd{std: std}
 	case "remsh":
 		cmd = &remshCmd{std: std}
+	case "eval":
+		cmd = &evalCmd{std: std}
 	case "version", "--version":
 		fmt.Fprintln(std.out, version())
 		return exitOK

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"log/slog"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/discover"
 	"github.com/epmd-docker/epmd_docker/go/internal/port"
 	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
@@ -82,8 +83,13 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	// A reach decision that changes after answers were given from it (a
 	// late /info, a network's probe) makes every copy of them suspect.
 	decider.Changed = func() { push(wire.InvalidateAll()) }
+	// The nodes command is the discovery ls and remsh use (probeName).
+	finder := &discover.Finder{Source: res, Decider: decider, Self: probeName(), Log: log}
 	srv := &port.Server{
-		Backend: &reach.Locator{Resolver: res, Decider: decider, Swarm: &reach.Swarm{API: api}},
+		Backend: struct {
+			*reach.Locator
+			*discover.Finder
+		}{&reach.Locator{Resolver: res, Decider: decider, Swarm: &reach.Swarm{API: api}}, finder},
 		Log:     log,
 		Version: version(),
 		Timeout: timeout,

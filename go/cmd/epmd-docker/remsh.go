@@ -22,9 +22,10 @@ import (
 	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
+	"github.com/epmd-docker/epmd_docker/go/internal/discover"
 	"github.com/epmd-docker/epmd_docker/go/internal/dist"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
-	"github.com/epmd-docker/epmd_docker/go/internal/epmd"
+	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
@@ -58,23 +59,40 @@ Flags:
                             Elixir on its code path)
   --dry-run                 check everything, print the command, run nothing
 
-The cookie is --cookie, else --cookie-from-container, else $ERLANG_COOKIE,
-else ~/.erlang.cookie (or $XDG_CONFIG_HOME/erlang/.erlang.cookie, as erl
-reads them). It is never printed and never on erl's command line: erl
-copies -setcookie, and the contents of ERL_FLAGS and of -args_file files,
-into the emulator's arguments, which every user can read with ps. Instead
-erl runs with HOME set to a private directory (mode 0700) holding
-.erlang.cookie (mode 0400), removed when erl exits, with XDG_CONFIG_HOME
-and XDG_CACHE_HOME still pointing at yours; epmd-docker stays to remove
-it. With a cookie file of your own nothing is needed: erl reads it
+Without a terminal (stdin not one: input piped in, a script, cron), erl
+would ignore -remsh and run a local shell, and OTP 26 to 27.3.4 could stop
+the remote node when the input ends (erlang/otp#9852). So remsh then
+evaluates the input on the node instead, exactly as epmd-docker eval
+TARGET - does, with eval's output and exit statuses; a note on stderr says
+so. With stdin a terminal but stdout not (remsh | tee log), it refuses.
+
+The cookie is --cookie (the last one, if given more than once), else
+--cookie-from-container, else $ERLANG_COOKIE, else ~/.erlang.cookie (or
+$XDG_CONFIG_HOME/erlang/.erlang.cookie, as erl reads them). It is never
+printed and never on erl's command line: erl copies -setcookie, and the
+contents of ERL_FLAGS and of -args_file files, into the emulator's
+arguments, which every user can read with ps. Instead erl runs with HOME
+set to a private directory (mode 0700, under $XDG_RUNTIME_DIR or the
+temporary directory) holding .erlang.cookie (mode 0400), with
+XDG_CONFIG_HOME and XDG_CACHE_HOME still pointing at yours. The file and
+the directory are removed as soon as erl has read the cookie (on Linux),
+and in any case when erl exits or epmd-docker is told to stop (TERM, HUP);
+one left by an epmd-docker killed outright is removed by the next run.
+ERLANG_COOKIE is taken out of erl's environment, where its children would
+inherit it. With a cookie file of your own nothing is needed: erl reads it
 itself, and epmd-docker replaces itself with erl. --cookie C is on
 epmd-docker's own command line from the moment it starts until it
 overwrites it with x's, microseconds later: prefer ERLANG_COOKIE, which
-only you and root can read.
+only you and root can read. --cookie-from-container over a plain tcp://
+DOCKER_HOST reads the container's environment unencrypted: a warning says
+so (doctor too).
+
+In published mode (EPMD_DOCKER_MODE; no epmd reachable), the node behind
+the container's published distribution port is asked its name instead.
 
 Exit status: erl's once it runs; otherwise 1 target or node not found,
-several nodes and no terminal to ask on, cookie refused; 2 usage error;
-3 Docker could not be reached.
+several nodes and no terminal to ask on; 2 usage error; 3 Docker could not
+be reached; 4 the node cannot be reached; 5 the node refused the cookie.
 `
 
 // remshCmd is `epmd-docker remsh`: a remote shell without remembering
@@ -93,7 +111,8 @@ func (e exitStatus) Error() string { return "exit status " + strconv.Itoa(int(e)
 
 func (c *remshCmd) run(ctx context.Context, args []string) error {
 	fset := flag.NewFlagSet("remsh", flag.ContinueOnError)
-	cookieFlag := fset.String("cookie", "", "")
+	var cookies cookieFlag
+	fset.Var(&cookies, "cookie", "")
 	fromContainer := fset.Bool("cookie-from-container", false, "")
 	iex := fset.Bool("iex", false, "")
 	dryRun := fset.Bool("dry-run", false, "")
@@ -101,112 +120,180 @@ func (c *remshCmd) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The flag's value aliases this process's argv: copy it, then blank
-	// the original out of the process list.
-	given := strings.Clone(*cookieFlag)
-	hideArg(*cookieFlag)
-	switch {
-	case len(pos) != 1:
+	if len(pos) != 1 {
 		return cmdUsageError("remsh", "takes one TARGET, got %d", len(pos))
-	case given != "" && *fromContainer:
-		return cmdUsageError("remsh", "--cookie and --cookie-from-container exclude each other")
 	}
-	name, host, hasName := strings.Cut(pos[0], "@")
-	if !hasName {
-		name, host = "", pos[0]
+	prog := "erl"
+	if *iex {
+		prog = "iex"
 	}
-	if host == "" || hasName && name == "" {
-		return cmdUsageError("remsh", "%q is not TARGET or node@TARGET", pos[0])
+	// erl ignores -remsh unless both stdin and stdout are terminals (OTP
+	// 25), and runs a local shell instead; OTP 26 to 27.3.4 stop the
+	// remote node when a remote shell's input ends (erlang/otp#9852).
+	// Without a terminal the input is therefore evaluated on the node, as
+	// eval does, and never given to a shell.
+	inTTY, outTTY := isTerminal(c.std.in), isTerminal(c.std.out)
+	switch {
+	case *dryRun:
+	case !inTTY && *iex:
+		return cmdUsageError("remsh", "--iex needs a terminal; to run Erlang expressions from a script, use epmd-docker eval")
+	case !inTTY:
+	case !outTTY:
+		return errors.New("remsh needs a terminal on stdout too: erl would open a local shell, not one on the node; " +
+			"to keep a log use script(1), or pipe Erlang expressions into remsh or epmd-docker eval")
 	}
 
 	lib, err := findLibrary()
 	if err != nil {
 		return err
 	}
-	prog := "erl"
-	if *iex {
-		prog = "iex"
-	}
 	progPath, err := exec.LookPath(prog)
 	if err != nil {
 		return fmt.Errorf("%s is not on PATH", prog)
 	}
-
-	log := newLogger(c.std.err)
-	api, r, err := newDocker(log)
+	t, err := locate(ctx, c.std, "remsh", pos[0], cookies, *fromContainer, !*dryRun && inTTY)
 	if err != nil {
 		return err
+	}
+	if !*dryRun && !inTTY {
+		fmt.Fprintf(c.std.err, "epmd-docker: stdin is not a terminal: evaluating it on %s, as epmd-docker eval does\n", t.node)
+		return evalOn(ctx, c.std, t, lib.Ebin, c.std.in, evalOptions{})
+	}
+
+	sname := "remsh-" + randomHex(4)
+	argv := remshArgv(prog, lib.Ebin, sname, t.node, extra)
+	if *dryRun {
+		fmt.Fprintln(c.std.out, shellJoin(argv))
+		how := "erl reads it from ~/.erlang.cookie"
+		if t.private {
+			how = "erl would read it from a private HOME"
+		}
+		fmt.Fprintf(c.std.err, "epmd-docker: cookie from %s, accepted by %s; %s\n", t.source, t.node, how)
+		return nil
+	}
+	fmt.Fprintf(c.std.err, "epmd-docker: %s in %s at %s\n", cli.Safe(t.node), t.where, t.dial)
+	if !t.private {
+		// Nothing to clean up afterwards: become erl.
+		return syscall.Exec(progPath, argv, cleanEnv(os.Environ()))
+	}
+	return runErl(erlRun{path: progPath, argv: argv, cookie: t.cookie, std: c.std})
+}
+
+// isTerminal reports whether a standard stream is a terminal.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
+	return ok && cli.IsTerminal(f)
+}
+
+// Errors of locate that have exit statuses of their own (usage).
+var (
+	// errUnreachable: the node cannot be reached (status 4).
+	errUnreachable = errors.New("node unreachable")
+	// errCookieRefused: the node refused the cookie (status 5).
+	errCookieRefused = errors.New("cookie refused")
+)
+
+// located is a node in a container, found and its cookie checked.
+type located struct {
+	node    string         // the name to dial, the node's own
+	where   string         // the container, for people: "name (shortid)"
+	dial    netip.AddrPort // where the node is dialled from here
+	cookie  string
+	source  string // where the cookie came from, for people
+	private bool   // the cookie must be handed to erl in a private HOME
+}
+
+// locate finds the node TARGET names (node@container or container), the
+// way the container is reached, and checks the cookie with it. ask says
+// whether a person may be asked to choose among several nodes.
+func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFlag, fromContainer, ask bool) (located, error) {
+	given := cookies.value()
+	if given != "" && fromContainer {
+		return located{}, cmdUsageError(cmd, "--cookie and --cookie-from-container exclude each other")
+	}
+	name, host, hasName := strings.Cut(target, "@")
+	if !hasName {
+		name, host = "", target
+	}
+	if host == "" || hasName && name == "" {
+		return located{}, cmdUsageError(cmd, "%q is not TARGET or node@TARGET", target)
+	}
+
+	log := newLogger(std.err)
+	api, r, err := newDocker(log)
+	if err != nil {
+		return located{}, err
 	}
 	defer api.Close()
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	m, err := r.Lookup(dctx, host, wire.Inet)
 	if err != nil {
-		return resolveError(host, unavailable(err))
+		return located{}, resolveError(host, unavailable(err))
 	}
 	where := fmt.Sprintf("%s (%s)", m.Container.Name, shortID(m.Container.ID))
+	way := reach.Way{Mode: reach.Direct}
+	if d, err := newDecider(api); err == nil {
+		d.Settle(dctx)
+		if w, err := d.Way(dctx, m, wire.Inet); err == nil {
+			way = w
+		}
+	}
+	addr := m.Addr
+	if way.Mode == reach.Direct && way.Addr.IsValid() {
+		addr = way.Addr // a Swarm task's docker_gwbridge address
+	}
 
 	pctx, cancel := context.WithTimeout(ctx, remshTimeout)
 	defer cancel()
-	nodes, err := epmd.Names(pctx, netip.AddrPortFrom(m.Addr, epmd.DefaultPort))
-	if err != nil {
-		return fmt.Errorf("cannot ask the epmd in %s at %s: %v", where, m.Addr, err)
+	found, err := discover.Find(pctx, discover.Target{Addr: addr, Hostname: m.Container.Hostname, Way: way}, probeName())
+	switch {
+	case err != nil && way.Mode == reach.Published:
+		return located{}, fmt.Errorf("%w: cannot ask the node in %s at its published port %s: %w", errUnreachable, where, way.Dial, err)
+	case err != nil:
+		return located{}, fmt.Errorf("%w: cannot ask the epmd in %s at %s: %w", errUnreachable, where, addr, err)
 	}
-	node, err := c.pick(nodes, name, host, where)
+	if found.Dropped > 0 {
+		fmt.Fprintf(std.err, "epmd-docker: %s lists %d names that are not valid node names, or more than %d; left out\n", where, found.Dropped, discover.MaxPerContainer)
+	}
+	node, err := pick(std, found.Nodes, name, host, where, ask)
 	if err != nil {
-		return err
+		return located{}, err
 	}
 
-	cookie, source, private, err := c.cookie(dctx, given, *fromContainer, m.Container.ID, where)
+	cookie, source, private, err := findCookie(dctx, std, api, given, fromContainer, m.Container.ID, where)
 	if err != nil {
-		return err
+		return located{}, err
 	}
 
-	sname := "remsh-" + randomHex(4)
 	// The check introduces itself under a name of its own: the node may
 	// hold the check's connection for a moment after it ends, and would
 	// refuse erl as "already connected" if erl came under the same name.
 	self := "remsh-check-" + randomHex(4) + "@" + shortHostname()
-	dial, err := dist.Check(pctx, netip.AddrPortFrom(m.Addr, uint16(node.Port)), self, cookie)
+	dial, err := dist.Check(pctx, node.Dial, self, cookie)
 	switch {
 	case errors.Is(err, dist.ErrBadCookie):
-		return fmt.Errorf("%s in %s refused the cookie (from %s)", dial, where, source)
+		return located{}, fmt.Errorf("%w: %s in %s refused the cookie (from %s)", errCookieRefused, cli.Safe(dial), where, source)
 	case errors.Is(err, dist.ErrNotAllowed):
-		return fmt.Errorf("node %s in %s does not allow connections from %s (net_kernel:allow/1?)", node.Name, where, self)
-	case err != nil:
+		return located{}, fmt.Errorf("%w: node %s in %s does not allow connections from %s (net_kernel:allow/1?)", errUnreachable, node.Name, where, self)
+	case errors.Is(err, dist.ErrProtocol):
 		// An older node, TLS distribution: erl may still manage.
-		dial = node.Name + "@" + m.Container.Hostname
-		fmt.Fprintf(c.std.err, "epmd-docker: cannot check the cookie with %s (%v); trying %s\n", where, err, dial)
+		dial = node.Node
+		fmt.Fprintf(std.err, "epmd-docker: cannot check the cookie with %s (%v); trying %s\n", where, err, dial)
+	case err != nil:
+		return located{}, fmt.Errorf("%w: %s in %s at %s: %w", errUnreachable, node.Node, where, node.Dial, err)
 	}
-	if err := c.sameContainer(dctx, r, dial, m); err != nil {
-		return err
+	if err := sameContainer(dctx, r, dial, m); err != nil {
+		return located{}, err
 	}
-
-	argv := remshArgv(prog, lib.Ebin, sname, dial, extra)
-	if *dryRun {
-		fmt.Fprintln(c.std.out, shellJoin(argv))
-		how := "erl reads it from ~/.erlang.cookie"
-		if private {
-			how = "erl would read it from a private HOME"
-		}
-		fmt.Fprintf(c.std.err, "epmd-docker: cookie from %s, accepted by %s; %s\n", source, dial, how)
-		return nil
-	}
-	fmt.Fprintf(c.std.err, "epmd-docker: %s in %s at %s\n", dial, where, m.Addr)
-	if !private {
-		// Nothing to clean up afterwards: become erl.
-		return syscall.Exec(progPath, argv, os.Environ())
-	}
-	return c.runWithCookie(progPath, argv, cookie)
+	return located{node: dial, where: where, dial: node.Dial, cookie: cookie, source: source, private: private}, nil
 }
 
-// pick chooses the node to dial among those the container's epmd lists.
-func (c *remshCmd) pick(nodes []epmd.Node, name, host, where string) (epmd.Node, error) {
+// pick chooses the node to dial among those found in the container.
+func pick(std stdio, nodes []discover.Node, name, host, where string, ask bool) (discover.Node, error) {
 	if len(nodes) == 0 {
-		return epmd.Node{}, fmt.Errorf("no Erlang node is registered with the epmd in %s", where)
+		return discover.Node{}, fmt.Errorf("no Erlang node is registered with the epmd in %s", where)
 	}
-	// epmd lists the latest first; people expect an order that holds.
-	slices.SortFunc(nodes, func(a, b epmd.Node) int { return strings.Compare(a.Name, b.Name) })
 	names := make([]string, len(nodes))
 	for i, n := range nodes {
 		names[i] = n.Name
@@ -216,20 +303,19 @@ func (c *remshCmd) pick(nodes []epmd.Node, name, host, where string) (epmd.Node,
 	}
 	switch {
 	case name != "":
-		return epmd.Node{}, fmt.Errorf("%s runs no node named %s; it runs %s", where, name, strings.Join(names, ", "))
+		return discover.Node{}, fmt.Errorf("%s runs no node named %s; it runs %s", where, name, strings.Join(names, ", "))
 	case len(nodes) == 1:
 		return nodes[0], nil
 	}
-	in, ok := c.std.in.(*os.File)
-	errf, eok := c.std.err.(*os.File)
-	if !ok || !eok || !cli.IsTerminal(in) || !cli.IsTerminal(errf) {
-		return epmd.Node{}, fmt.Errorf("%s runs several nodes: %s; name one, as in epmd-docker remsh %s@%s", where, strings.Join(names, ", "), names[0], host)
+	in, ok := std.in.(*os.File)
+	if !ask || !ok || !isTerminal(std.in) || !isTerminal(std.err) {
+		return discover.Node{}, fmt.Errorf("%s runs several nodes: %s; name one, as in epmd-docker remsh %s@%s", where, strings.Join(names, ", "), names[0], host)
 	}
-	return ask(bufio.NewReader(in), c.std.err, nodes, where)
+	return askNode(bufio.NewReader(in), std.err, nodes, where)
 }
 
-// ask lets a person choose a node, by number or name.
-func ask(in *bufio.Reader, out io.Writer, nodes []epmd.Node, where string) (epmd.Node, error) {
+// askNode lets a person choose a node, by number or name.
+func askNode(in *bufio.Reader, out io.Writer, nodes []discover.Node, where string) (discover.Node, error) {
 	fmt.Fprintf(out, "%s runs %d nodes:\n", where, len(nodes))
 	for i, n := range nodes {
 		fmt.Fprintf(out, "  %d) %s\n", i+1, n.Name)
@@ -245,24 +331,23 @@ func ask(in *bufio.Reader, out io.Writer, nodes []epmd.Node, where string) (epmd
 		}
 		if err != nil {
 			fmt.Fprintln(out)
-			return epmd.Node{}, errors.New("no node chosen")
+			return discover.Node{}, errors.New("no node chosen")
 		}
 	}
-	return epmd.Node{}, errors.New("no node chosen")
+	return discover.Node{}, errors.New("no node chosen")
 }
 
-// cookie finds the cookie, says where it came from, and whether erl must
-// be handed it privately (true) or finds it itself in ~/.erlang.cookie.
-func (c *remshCmd) cookie(ctx context.Context, given string, fromContainer bool, id, where string) (cookie, source string, private bool, err error) {
+// findCookie finds the cookie, says where it came from, and whether erl
+// must be handed it privately (true) or finds it itself in
+// ~/.erlang.cookie.
+func findCookie(ctx context.Context, std stdio, api *docker.Client, given string, fromContainer bool, id, where string) (cookie, source string, private bool, err error) {
 	switch {
 	case given != "":
 		cookie, source, private = given, "--cookie", true
 	case fromContainer:
-		api, err := docker.New()
-		if err != nil {
-			return "", "", false, err
+		if plainTCP(api.Host()) {
+			fmt.Fprintf(std.err, "epmd-docker: warning: DOCKER_HOST=%s is plain TCP: the container's environment, cookie included, crosses the network unencrypted (use TLS, DOCKER_TLS_VERIFY=1, or ssh://)\n", api.Host())
 		}
-		defer api.Close()
 		ictx, cancel := context.WithTimeout(ctx, dockerTimeout)
 		defer cancel()
 		cfg, err := api.Config(ictx, id)
@@ -382,7 +467,7 @@ func setcookieArg(cmd []string) (string, bool) {
 // sameContainer checks that the name the node gave resolves to the
 // container it was found in: the node's host part is what erl will ask
 // the resolver about.
-func (c *remshCmd) sameContainer(ctx context.Context, r *resolve.Resolver, node string, m resolve.Match) error {
+func sameContainer(ctx context.Context, r *resolve.Resolver, node string, m resolve.Match) error {
 	_, host, _ := strings.Cut(node, "@")
 	got, err := r.Lookup(ctx, host, wire.Inet)
 	switch {
@@ -409,24 +494,50 @@ func remshArgv(prog, ebin, sname, node string, extra []string) []string {
 	return append(argv, extra...)
 }
 
-// runWithCookie runs argv with the cookie in a private HOME, and removes it
-// when the program exits. epmd-docker stays as the parent for that: erl
-// reads the cookie at boot, but only a process that outlives erl can be
-// sure to clean up.
-func (c *remshCmd) runWithCookie(path string, argv []string, cookie string) error {
-	dir, err := os.MkdirTemp(runtimeDir(), "epmd-docker-remsh-")
-	if err != nil {
-		return fmt.Errorf("private directory for the cookie: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, ".erlang.cookie"), []byte(cookie), 0o400); err != nil {
-		return fmt.Errorf("private cookie file: %w", err)
+// erlRun is a run of erl (or iex) as a child of epmd-docker.
+type erlRun struct {
+	path   string
+	argv   []string
+	cookie string // handed over in a private HOME; "" for none
+	std    stdio
+	extra  []*os.File // inherited as fd 3 on
+}
+
+// privatePrefix begins the name of every private HOME, followed by the
+// pid of the epmd-docker that made it, so that the next run can tell the
+// dirs of dead ones.
+const privatePrefix = "epmd-docker-remsh-"
+
+// runErl runs r.argv and returns its exit status as an exitStatus. With a
+// cookie, erl runs with HOME set to a private directory holding
+// .erlang.cookie. The file and the directory go as soon as erl has read
+// the file (Linux: inotify; elsewhere when erl exits), and whatever the
+// end, so that no cookie is left behind: when erl exits, when epmd-docker
+// is told to stop (TERM, HUP: passed on to erl, which then exits), and,
+// for an epmd-docker killed outright, at the next run.
+func runErl(r erlRun) error {
+	env := cleanEnv(os.Environ())
+	if r.cookie != "" {
+		sweepPrivate(runtimeDir())
+		dir, err := os.MkdirTemp(runtimeDir(), privatePrefix+strconv.Itoa(os.Getpid())+"-")
+		if err != nil {
+			return fmt.Errorf("private directory for the cookie: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		file := filepath.Join(dir, ".erlang.cookie")
+		if err := os.WriteFile(file, []byte(r.cookie), 0o400); err != nil {
+			return fmt.Errorf("private cookie file: %w", err)
+		}
+		stop := removeOnceRead(file, func() { _ = os.RemoveAll(dir) })
+		defer stop()
+		env = privateEnv(env, dir)
 	}
 
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Args[0] = argv[0]
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.std.in, c.std.out, c.std.err
-	cmd.Env = privateEnv(os.Environ(), dir)
+	cmd := exec.Command(r.path, r.argv[1:]...)
+	cmd.Args[0] = r.argv[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.std.in, r.std.out, r.std.err
+	cmd.Env = env
+	cmd.ExtraFiles = r.extra
 
 	// The terminal sends ^C and ^\ to erl and to us alike: erl acts on
 	// them, we must merely survive them. TERM and HUP are meant for us
@@ -436,6 +547,9 @@ func (c *remshCmd) runWithCookie(path string, argv []string, cookie string) erro
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		return err
+	}
+	for _, f := range r.extra {
+		f.Close() // erl has its own copies
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -453,9 +567,60 @@ func (c *remshCmd) runWithCookie(path string, argv []string, cookie string) erro
 				}
 				return exitStatus(ee.ExitCode())
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return exitStatus(0)
 		}
 	}
+}
+
+// sweepPrivate removes the private HOMEs in dir of epmd-docker processes
+// that are gone: killed before they could clean up.
+func sweepPrivate(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), privatePrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		ps, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(ps)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// cleanEnv is env without ERLANG_COOKIE: it would reach erl and every
+// process erl starts, where /proc/PID/environ shows it.
+func cleanEnv(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "ERLANG_COOKIE=") })
+}
+
+// cookieFlag is --cookie, which may be given more than once: the last one
+// counts, and every one is blanked out of the process list.
+type cookieFlag []string
+
+func (f *cookieFlag) String() string { return "" }
+
+// Set keeps a copy of v and overwrites the original, which aliases this
+// process's argv, with x's.
+func (f *cookieFlag) Set(v string) error {
+	*f = append(*f, strings.Clone(v))
+	hideArg(v)
+	return nil
+}
+
+// value is the cookie given last, or "".
+func (f cookieFlag) value() string {
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
 }
 
 // privateEnv is env with HOME at dir, and the XDG directories erl uses

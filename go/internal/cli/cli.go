@@ -4,9 +4,12 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/term"
@@ -101,6 +104,9 @@ func (t *Table) WriteTo(w io.Writer) (int64, error) {
 		for i := range ncol {
 			if i < len(cells) {
 				row[i] = strings.Split(cells[i].Text, "\n")
+				for j, line := range row[i] {
+					row[i][j] = Safe(line)
+				}
 				cols[i] = cells[i].Color
 				if header {
 					cols[i] = Bold
@@ -154,6 +160,37 @@ func (t *Table) WriteTo(w io.Writer) (int64, error) {
 	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
+}
+
+// Safe returns s fit for a terminal: every control character (escape
+// sequences begin with one), other non-printing rune, and byte that is not
+// UTF-8 written as a Go escape (\x1b, \u200e). Text from containers goes
+// through it before it is shown: a process in a container can register any
+// name with its epmd, escape sequences included.
+func Safe(s string) string {
+	if strings.IndexFunc(s, unsafeRune) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case unsafeRune(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// unsafeRune reports whether r may not reach a terminal as it is.
+func unsafeRune(r rune) bool {
+	return r != ' ' && !unicode.IsGraphic(r) || unicode.Is(unicode.Bidi_Control, r)
 }
 
 // JSON writes v as indented JSON and a newline.

@@ -89,3 +89,28 @@ func TestJSON(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+func TestSafe(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"app@web", "app@web"},
+		{"naïve name", "naïve name"},
+		{"\x1b[2J\x1b]0;owned\x07", `\x1b[2J\x1b]0;owned\a`},
+		{"a\nb\tc\r", `a\nb\tc\r`},
+		{"\x9b31m", `\x9b31m`},
+		{"bad\xffbyte", `bad\xffbyte`},
+		{"\u202egnp.exe", `\u202egnp.exe`},
+	} {
+		if got := Safe(tc.in); got != tc.want {
+			t.Errorf("Safe(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	var b strings.Builder
+	tab := &Table{Header: []string{"NODE"}}
+	tab.Add("evil\x1b[31m\nok")
+	if _, err := tab.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsRune(b.String(), 0x1b) {
+		t.Errorf("table let an escape through: %q", b.String())
+	}
+}

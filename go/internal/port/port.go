@@ -45,6 +45,12 @@ type Backend interface {
 	List(ctx context.Context) ([]wire.Container, error)
 }
 
+// NodeFinder is a Backend that also answers the nodes command: the names
+// of the nodes in every running container (package discover).
+type NodeFinder interface {
+	Nodes(ctx context.Context) ([]string, error)
+}
+
 // Defaults for the Server fields left zero.
 const (
 	// DefaultTimeout is below the port owner's own call timeout, so the
@@ -409,6 +415,16 @@ func (ss *session) answer(ctx context.Context, req wire.Request) ([]byte, error)
 			return nil, err
 		}
 		return wire.ListReply(req.Tag, cs)
+	case wire.Nodes:
+		f, ok := ss.b.(NodeFinder)
+		if !ok {
+			return nil, fmt.Errorf("%w: this backend finds no nodes", wire.ErrBadRequest)
+		}
+		nodes, err := f.Nodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return wire.NodesReply(req.Tag, nodes)
 	default:
 		// DecodeRequest returns only known commands; this is a bug.
 		return nil, fmt.Errorf("%w: command %v", wire.ErrBadRequest, req.Cmd)

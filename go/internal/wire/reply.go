@@ -78,6 +78,15 @@ func ListReply(tag uint32, cs []Container) ([]byte, error) {
 	return reply(tag, etf.Tuple{etf.Atom("ok"), list})
 }
 
+// NodesReply builds {Tag, {ok, [Node :: binary()]}}.
+func NodesReply(tag uint32, nodes []string) ([]byte, error) {
+	list := make(etf.List, len(nodes))
+	for i, n := range nodes {
+		list[i] = []byte(n)
+	}
+	return reply(tag, etf.Tuple{etf.Atom("ok"), list})
+}
+
 // ErrorReply builds {Tag, {error, Reason}} with ReasonOf(err), or
 // {Tag, {error, {ambiguous, Candidates}}} for an *AmbiguousError.
 func ErrorReply(tag uint32, err error) ([]byte, error) {

@@ -16,6 +16,7 @@ const (
 	Ping Command = iota + 1
 	Resolve
 	List
+	Nodes
 )
 
 // String returns the command's atom.
@@ -27,6 +28,8 @@ func (c Command) String() string {
 		return "resolve"
 	case List:
 		return "list"
+	case Nodes:
+		return "nodes"
 	default:
 		return fmt.Sprintf("Command(%d)", uint8(c))
 	}
@@ -151,6 +154,8 @@ func parseCommand(term etf.Term) (Command, string, Family, error) {
 			return Ping, "", 0, nil
 		case "list":
 			return List, "", 0, nil
+		case "nodes":
+			return Nodes, "", 0, nil
 		}
 		return 0, "", 0, fmt.Errorf("%w: unknown command %q", ErrBadRequest, string(c))
 	case etf.Tuple:
