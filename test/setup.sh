@@ -19,6 +19,8 @@ command -v ip     >/dev/null 2>&1 || need+=(iproute2)
 command -v git    >/dev/null 2>&1 || need+=(git)
 command -v elixir >/dev/null 2>&1 || need+=(elixir)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# Runs the linux/arm64 helper of `make dist` in the packaging test.
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing packages: ${need[*]}; run as root, or: sudo apt-get install ${need[*]}"
