@@ -9,7 +9,7 @@
 #   rebar.config         the repository's, for an application at the top
 #   scripts/ensure-helper.sh   its pre-compile hook
 #   Makefile go.mod go.sum go/   to build a helper with Go on a system
-#                        without a prebuilt one (no tests)
+#                        without a prebuilt one (no tests, no test helpers)
 #   README.md LICENSE
 set -eu
 dir=$1
@@ -44,7 +44,7 @@ cp priv/SHA256SUMS "$dir/priv/"
 } >"$dir/rebar.config"
 cp scripts/ensure-helper.sh "$dir/scripts/"
 cp Makefile go.mod go.sum README.md LICENSE "$dir/"
-find go -name '*.go' ! -name '*_test.go' | while read -r f; do
+find go -name '*.go' ! -name '*_test.go' ! -path 'go/internal/dockertest/*' | while read -r f; do
   mkdir -p "$dir/$(dirname "$f")"
   cp "$f" "$dir/$f"
 done

@@ -225,6 +225,15 @@ func TestPackage(t *testing.T) {
 	pkg := filepath.Join(out, "epmd_docker-"+vsn)
 	ecoRun(t, root, ecoEnviron("GOPROXY=off"), 15*time.Minute, "make", "package", "PKG="+pkg)
 
+	// hex.pm takes packages up to 16 MiB compressed and 128 MiB unpacked
+	// (hex_core's limits since 0.10.1).
+	fi, err := os.Stat(pkg + ".tar.gz")
+	must(t, err)
+	t.Logf("%s: %d bytes", filepath.Base(pkg)+".tar.gz", fi.Size())
+	if fi.Size() > 16<<20 {
+		t.Errorf("the package is %d bytes, over hex's 16 MiB", fi.Size())
+	}
+
 	unpacked := t.TempDir()
 	ecoRun(t, unpacked, nil, time.Minute, "tar", "-xzf", pkg+".tar.gz")
 	dir := filepath.Join(unpacked, "epmd_docker-"+vsn)
@@ -246,6 +255,9 @@ func TestPackage(t *testing.T) {
 	}
 	if strings.Contains(listing, "_test.go") || strings.Contains(listing, ".beam") || strings.Contains(listing, "./priv/epmd-docker\n") {
 		t.Errorf("package holds tests or build output:\n%s", listing)
+	}
+	if strings.Contains(listing, "dockertest") {
+		t.Errorf("package holds the test helper package dockertest")
 	}
 	appSrc, err := os.ReadFile(filepath.Join(dir, "src", "epmd_docker.app.src"))
 	if err != nil {
