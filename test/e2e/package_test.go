@@ -269,20 +269,14 @@ func TestPackage(t *testing.T) {
 		}
 	}
 
-	// The package as a dependency: rebar3 unpacks a hex package into
-	// _build/default/lib/epmd_docker, as it clones a git dependency there.
-	git := ecoGitOf(t, dir, nil)
+	// The unpacked package as a rebar3 checkout dependency, as README's
+	// Install says: rebar3 builds it with its own rebar.config and hook.
 	vars := noGo(t, ecoVars(t))
 	env := ecoEnviron(vars...)
 	c := startNode(t, nodeSpec{})
-	project := ecoFixture(t, "rebar3_admin", map[string]string{
-		"EPMD_DOCKER_GIT": git,
-		"NODE":            "ops" + randHex(3),
-		"COOKIE":          cookie,
-		"DIST_PORT":       "0",
-	})
+	project := packageProject(t, dir, nil)
 	ecoRun(t, project, env, 5*time.Minute, "rebar3", "compile")
-	dep := filepath.Join(project, "_build", "default", "lib", "epmd_docker")
+	dep := filepath.Join(project, "_build", "default", "checkouts", "epmd_docker")
 	ecoRequireHelper(t, dep, prebuiltHelper)
 	shell := "admin" + randHex(3)
 	session := ecoTmux(t, project, ecoPlus(vars, "ERL_FLAGS=-start_epmd false -epmd_module epmd_docker -hidden"),
@@ -291,12 +285,33 @@ func TestPackage(t *testing.T) {
 	typeLine(t, session, fmt.Sprintf("{net_kernel:connect_node('%s'), rpc:call('%s', erlang, node, []), %s}.", c.Node, c.Node, helperUsed(prebuiltHelper)))
 	waitScreen(t, session, "{true,"+atom(c.Node)+",true}", 30*time.Second)
 
+	t.Run("mix_path_dependency", func(t *testing.T) {
+		ecoRequire(t, "mix")
+		project := filepath.Join(t.TempDir(), "ops")
+		pkgCopy := filepath.Join(t.TempDir(), "epmd_docker-"+vsn)
+		ecoRun(t, "", nil, time.Minute, "cp", "-a", dir, pkgCopy)
+		must(t, os.MkdirAll(project, 0o755))
+		mixExs := fmt.Sprintf(`defmodule Ops.MixProject do
+  use Mix.Project
+  def project, do: [app: :ops, version: "0.1.0", deps: [{:epmd_docker, path: %q, manager: :rebar3}]]
+end
+`, pkgCopy)
+		must(t, os.WriteFile(filepath.Join(project, "mix.exs"), []byte(mixExs), 0o644))
+		ecoRun(t, project, env, 5*time.Minute, "mix", "compile")
+		dep := filepath.Join(project, "_build", "prod", "lib", "epmd_docker")
+		ecoRequireHelper(t, dep, prebuiltHelper)
+		expr := fmt.Sprintf("io:format(\"~p~n\", [{net_kernel:connect_node('%s'), %s}]), halt().", c.Node, helperUsed(prebuiltHelper))
+		got := ecoRun(t, project, env, time.Minute, "erl", "-noshell", "-pa", filepath.Join(dep, "ebin"),
+			"-start_epmd", "false", "-epmd_module", "epmd_docker", "-hidden",
+			"-sname", "admin"+randHex(3), "-setcookie", cookie, "-eval", expr)
+		if !strings.Contains(got, "{true,true}") {
+			t.Errorf("from the Mix project: {connect_node, prebuilt helper used} printed %q, want {true,true}", got)
+		}
+	})
+
 	t.Run("no_helper_for_this_system", func(t *testing.T) {
-		bare := ecoGitOf(t, dir, func(copy string) {
-			must(t, os.RemoveAll(filepath.Join(copy, filepath.Dir(prebuiltHelper))))
-		})
-		project := ecoFixture(t, "rebar3_admin", map[string]string{
-			"EPMD_DOCKER_GIT": bare, "NODE": "ops", "COOKIE": cookie, "DIST_PORT": "0",
+		project := packageProject(t, dir, func(pkg string) {
+			must(t, os.RemoveAll(filepath.Join(pkg, filepath.Dir(prebuiltHelper))))
 		})
 		got, err := ecoTry(project, env, 5*time.Minute, "rebar3", "compile")
 		if err == nil {
@@ -314,15 +329,12 @@ func TestPackage(t *testing.T) {
 	})
 
 	t.Run("checksum_mismatch", func(t *testing.T) {
-		bad := ecoGitOf(t, dir, func(copy string) {
-			f, err := os.OpenFile(filepath.Join(copy, prebuiltHelper), os.O_WRONLY|os.O_APPEND, 0)
+		project := packageProject(t, dir, func(pkg string) {
+			f, err := os.OpenFile(filepath.Join(pkg, prebuiltHelper), os.O_WRONLY|os.O_APPEND, 0)
 			must(t, err)
 			_, err = f.Write([]byte{0})
 			must(t, err)
 			must(t, f.Close())
-		})
-		project := ecoFixture(t, "rebar3_admin", map[string]string{
-			"EPMD_DOCKER_GIT": bad, "NODE": "ops", "COOKIE": cookie, "DIST_PORT": "0",
 		})
 		got, err := ecoTry(project, env, 5*time.Minute, "rebar3", "compile")
 		if err == nil || !strings.Contains(got, "does not match its checksum in priv/SHA256SUMS") {
@@ -331,22 +343,22 @@ func TestPackage(t *testing.T) {
 	})
 }
 
-// ecoGitOf makes a git repository of a copy of dir, after edit (if not
-// nil) has changed the copy, and returns its file:// URL.
-func ecoGitOf(t *testing.T, dir string, edit func(copy string)) string {
+// packageProject is the rebar3_admin fixture with a copy of the unpacked
+// package pkg at _checkouts/epmd_docker (changed by edit, if not nil),
+// which rebar3 uses instead of fetching the dependency.
+func packageProject(t *testing.T, pkg string, edit func(copy string)) string {
 	t.Helper()
-	copy := filepath.Join(t.TempDir(), "epmd_docker")
-	ecoRun(t, "", nil, time.Minute, "cp", "-a", dir, copy)
+	project := ecoFixture(t, "rebar3_admin", map[string]string{
+		"EPMD_DOCKER_GIT": "file:///nonexistent/epmd_docker.git",
+		"NODE":            "ops" + randHex(3),
+		"COOKIE":          cookie,
+		"DIST_PORT":       "0",
+	})
+	copy := filepath.Join(project, "_checkouts", "epmd_docker")
+	must(t, os.MkdirAll(filepath.Dir(copy), 0o755))
+	ecoRun(t, "", nil, time.Minute, "cp", "-a", pkg, copy)
 	if edit != nil {
 		edit(copy)
 	}
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "main"},
-		{"add", "-A", "-f"},
-		{"-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "commit.gpgsign=false",
-			"commit", "-q", "--no-verify", "-m", "the package"},
-	} {
-		ecoRun(t, copy, nil, time.Minute, "git", args...)
-	}
-	return "file://" + copy
+	return project
 }
