@@ -22,7 +22,7 @@ APP_SRC := $(firstword $(wildcard erlang/src/epmd_docker.app.src src/epmd_docker
 # One version for the application and the helper: the .app.src's vsn,
 # stamped into every helper build (what `epmd-docker version` and the reply
 # to ping report), so that the port owner can compare the two.
-VERSION := $(shell sed -n 's/.*{vsn, *"\([^"]*\)"}.*/\1/p' $(APP_SRC))
+VERSION := $(if $(APP_SRC),$(shell sed -n 's/.*{vsn, *"\([^"]*\)"}.*/\1/p' $(APP_SRC)),dev)
 # Reproducible: no build ID and no VCS stamp (which would differ between a
 # clean and a dirty tree), paths trimmed, no C. Without the symbol table and
 # DWARF (-s -w; panics still print their stacks): 8 MB instead of 12, which
@@ -79,10 +79,10 @@ ebin/%.beam: erlang/src/%.erl $(wildcard erlang/src/*.hrl)
 	$(ERLC) -Werror +debug_info -o ebin $<
 
 # The .app file lets code:priv_dir/1 and application:load/1 work with -pa.
-ebin/epmd_docker.app: erlang/src/epmd_docker.app.src
+# Its vsn is the .app.src's, the version stamped into the helper.
+ebin/epmd_docker.app: erlang/src/epmd_docker.app.src Makefile
 	@mkdir -p ebin
-	sed -e 's/{vsn, *"[^"]*"}/{vsn, "$(shell git describe --always --tags 2>/dev/null || echo dev)"}/' \
-	    -e "s/{modules, *\[\]}/{modules, [$(shell ls erlang/src/*.erl | xargs -n1 basename | sed 's/\.erl$$//' | paste -sd, -)]}/" $< >$@
+	sed -e "s/{modules, *\[\]}/{modules, [$(shell ls erlang/src/*.erl | xargs -n1 basename | sed 's/\.erl$$//' | paste -sd, -)]}/" $< >$@
 
 setup:
 	test/setup.sh
