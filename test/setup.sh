@@ -28,6 +28,8 @@ command -v import  >/dev/null 2>&1 || need+=(imagemagick)
 # RabbitMQ from the host (test/e2e/rabbitmq_test.go): installed without
 # starting its service (see below).
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+# Runs the linux/arm64 helper of `make dist` in the packaging test.
+command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing packages: ${need[*]}; run as root, or: sudo apt-get install ${need[*]}"

@@ -1010,28 +1010,53 @@ close(Port) ->
         error:badarg -> ok
     end.
 
-%% Where the helper is: an explicit path, else priv/epmd-docker of this
-%% application. code:priv_dir/1 fails when the application is not in the code
-%% path by name (erl -pa some/dir/ebin), so ../priv next to this module's
-%% beam comes second. Existence is not checked here (that would be file
-%% I/O); open_port/2 reports a missing file.
+%% Where the helper is: an explicit path (EPMD_DOCKER_HELPER or
+%% -epmd_docker_helper) wins and is the only one tried, because a person who
+%% names a program means that one. Else, in this application's priv
+%% directory, the prebuilt helper for the system this VM runs on
+%% (priv/OS-ARCH/epmd-docker, as `make dist` and the package lay them out),
+%% then a local build (priv/epmd-docker). code:priv_dir/1 fails when the
+%% application is not in the code path by name (erl -pa some/dir/ebin), so
+%% ../priv next to this module's beam comes second. Existence is not
+%% checked here (that would be file I/O, and this runs at boot); open_port/2
+%% reports a missing file and the next path is tried.
 helper_paths(undefined) ->
     Priv = case code:priv_dir(epmd_docker) of
-               Dir when is_list(Dir) -> [filename:join(Dir, "epmd-docker")];
+               Dir when is_list(Dir) -> [Dir];
                {error, _} -> []
            end,
     Beside = case code:which(?MODULE) of
                  Beam when is_list(Beam) ->
                      %% .../ebin/epmd_docker_helper.beam -> .../priv
-                     [filename:join([filename:dirname(filename:dirname(Beam)),
-                                     "priv", "epmd-docker"])];
+                     [filename:join(filename:dirname(filename:dirname(Beam)),
+                                    "priv")];
                  _ ->
                      %% cover_compiled, preloaded, non_existing
                      []
              end,
-    dedup(Priv ++ Beside);
+    System = system(os:type(), erlang:system_info(system_architecture)),
+    dedup([filename:join(PrivDir, File)
+           || PrivDir <- Priv ++ Beside,
+              File <- [filename:join(System, "epmd-docker"), "epmd-docker"]]);
 helper_paths(Path) ->
     [Path].
+
+%% Go's GOOS-GOARCH for this VM, the names `make dist` gives the prebuilt
+%% helpers: from os:type() and the architecture triple the VM was built for
+%% (x86_64-pc-linux-gnu, aarch64-apple-darwin23.4.0). scripts/ensure-helper.sh
+%% maps them the same way at compile time. A system without a prebuilt
+%% helper gets a name no file has, and the local build is used.
+system({_, OsName}, Triple) ->
+    Os = case OsName of
+             sunos -> "solaris";
+             _ -> atom_to_list(OsName)
+         end,
+    Arch = case string:lowercase(hd(string:split(Triple, "-"))) of
+               A when A =:= "x86_64"; A =:= "amd64" -> "amd64";
+               A when A =:= "aarch64"; A =:= "arm64" -> "arm64";
+               A -> A
+           end,
+    Os ++ "-" ++ Arch.
 
 dedup([]) -> [];
 dedup([P | Ps]) -> [P | dedup([Q || Q <- Ps, Q =/= P])].
@@ -1214,9 +1239,31 @@ port_options_test_() ->
                    port_options("web", 350))].
 
 helper_paths_test_() ->
+    Here = system(os:type(), erlang:system_info(system_architecture)),
+    Paths = helper_paths(undefined),
     [?_assertEqual(["/x/helper"], helper_paths("/x/helper")),
      ?_assert(lists:all(fun(P) -> filename:basename(P) =:= "epmd-docker" end,
-                        helper_paths(undefined)))].
+                        Paths)),
+     %% The prebuilt helper for this system comes before the local build in
+     %% the same priv directory.
+     ?_test(begin
+                [Prebuilt, Local | _] = Paths,
+                ?assertEqual(filename:join([filename:dirname(Local), Here,
+                                            "epmd-docker"]),
+                             Prebuilt)
+            end),
+     ?_assertEqual("linux-amd64",
+                   system({unix, linux}, "x86_64-pc-linux-gnu")),
+     ?_assertEqual("linux-arm64",
+                   system({unix, linux}, "aarch64-unknown-linux-gnu")),
+     ?_assertEqual("darwin-arm64",
+                   system({unix, darwin}, "aarch64-apple-darwin23.4.0")),
+     ?_assertEqual("darwin-arm64",
+                   system({unix, darwin}, "arm64-apple-darwin21.1.0")),
+     ?_assertEqual("darwin-amd64",
+                   system({unix, darwin}, "x86_64-apple-darwin21.6.0")),
+     ?_assertEqual("freebsd-amd64",
+                   system({unix, freebsd}, "amd64-portbld-freebsd13.2"))].
 
 dedup_test() ->
     ?assertEqual(["a", "b"], dedup(["a", "b", "a"])).

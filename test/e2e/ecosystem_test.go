@@ -34,21 +34,39 @@ import (
 // container node, and `remote_console` carries the flag.
 func TestRebar3DependencyAndRelease(t *testing.T) {
 	ecoRequire(t, "rebar3", "git", "make", "go", "tmux")
+	rebar3Scenario(t, ecoSnapshot(t), ecoVars(t), filepath.Join("priv", "epmd-docker"))
+}
+
+// The same with no Go on PATH, from a git ref whose tree carries the
+// prebuilt helpers of `make dist`: the hook builds nothing, and the shell,
+// the release and its remote console use priv/OS-ARCH/epmd-docker.
+func TestRebar3DependencyWithoutGo(t *testing.T) {
+	ecoRequire(t, "rebar3", "git", "tmux")
+	vars := noGo(t, ecoVars(t))
+	rebar3Scenario(t, ecoSnapshotWithHelpers(t), vars, prebuiltHelper)
+}
+
+// rebar3Scenario builds the rebar3_admin fixture against the epmd_docker
+// git repository at gitURL, with vars, and checks that the dependency's
+// helper is the one at helper (relative to the dependency) and that it
+// reaches a container node from `rebar3 shell`, a relx release and its
+// remote console.
+func rebar3Scenario(t *testing.T, gitURL string, vars []string, helper string) {
 	c := startNode(t, nodeSpec{})
 	port := ecoFreePort(t)
 	name := "ops" + randHex(3)
 	dir := ecoFixture(t, "rebar3_admin", map[string]string{
-		"EPMD_DOCKER_GIT": ecoSnapshot(t),
+		"EPMD_DOCKER_GIT": gitURL,
 		"NODE":            name,
 		"COOKIE":          cookie,
 		"DIST_PORT":       strconv.Itoa(port),
 	})
-	vars := ecoVars(t)
 	env := ecoEnviron(vars...)
 	start := time.Now()
 	ecoRun(t, dir, env, 5*time.Minute, "rebar3", "compile")
-	t.Logf("rebar3 compile, with the dependency's hook building the helper: %v", time.Since(start).Round(time.Millisecond))
-	ecoRequireExecutable(t, filepath.Join(dir, "_build", "default", "lib", "epmd_docker", "priv", "epmd-docker"))
+	t.Logf("rebar3 compile, with the dependency's hook finding or building the helper: %v", time.Since(start).Round(time.Millisecond))
+	dep := filepath.Join(dir, "_build", "default", "lib", "epmd_docker")
+	ecoRequireHelper(t, dep, helper)
 
 	t.Run("rebar3_shell", func(t *testing.T) {
 		shell := "admin" + randHex(3)
@@ -56,9 +74,9 @@ func TestRebar3DependencyAndRelease(t *testing.T) {
 			"rebar3", "shell", "--sname", shell, "--setcookie", cookie)
 		waitScreen(t, session, "("+shell+"@", 60*time.Second)
 		waitScreen(t, session, "Booted ops", 30*time.Second)
-		typeLine(t, session, fmt.Sprintf("{net_kernel:epmd_module(), rpc:call('%s', erlang, node, []), rpc:call('%s', erlang, nodes, [])}.", c.Node, c.Node))
+		typeLine(t, session, fmt.Sprintf("{net_kernel:epmd_module(), rpc:call('%s', erlang, node, []), rpc:call('%s', erlang, nodes, []), %s}.", c.Node, c.Node, helperUsed(helper)))
 		// nodes() on the container node is [] only if the shell is hidden.
-		waitScreen(t, session, "{epmd_docker,"+atom(c.Node)+",[]}", 20*time.Second)
+		waitScreen(t, session, "{epmd_docker,"+atom(c.Node)+",[],true}", 20*time.Second)
 	})
 
 	t.Run("relx_release", func(t *testing.T) {
@@ -131,19 +149,34 @@ func TestIExRemoteShell(t *testing.T) {
 // `remote` commands reach the release.
 func TestMixDependencyAndRelease(t *testing.T) {
 	ecoRequire(t, "mix", "rebar3", "git", "make", "go", "tmux")
+	mixScenario(t, ecoSnapshot(t), ecoVars(t), filepath.Join("priv", "epmd-docker"))
+}
+
+// The same with no Go on PATH, from a git ref whose tree carries the
+// prebuilt helpers: rebar3 runs erlang/rebar.config's hook, which finds
+// priv/OS-ARCH/epmd-docker and builds nothing.
+func TestMixDependencyWithoutGo(t *testing.T) {
+	ecoRequire(t, "mix", "rebar3", "git", "tmux")
+	vars := noGo(t, ecoVars(t))
+	mixScenario(t, ecoSnapshotWithHelpers(t), vars, prebuiltHelper)
+}
+
+// mixScenario is rebar3Scenario for the mix_admin fixture: `iex -S mix`,
+// a Mix release, its `rpc` and `remote` commands.
+func mixScenario(t *testing.T, gitURL string, vars []string, helper string) {
 	c := startNode(t, nodeSpec{})
 	port := ecoFreePort(t)
 	dir := ecoFixture(t, "mix_admin", map[string]string{
-		"EPMD_DOCKER_GIT": ecoSnapshot(t),
+		"EPMD_DOCKER_GIT": gitURL,
 		"DIST_PORT":       strconv.Itoa(port),
 	})
-	vars := ecoVars(t)
 	env := ecoEnviron(vars...)
 	start := time.Now()
 	ecoRun(t, dir, env, 2*time.Minute, "mix", "deps.get")
 	ecoRun(t, dir, env, 5*time.Minute, "mix", "compile")
 	t.Logf("mix deps.get and compile, with rebar3 building the dependency: %v", time.Since(start).Round(time.Millisecond))
-	ecoRequireExecutable(t, filepath.Join(dir, "_build", "prod", "lib", "epmd_docker", "priv", "epmd-docker"))
+	dep := filepath.Join(dir, "_build", "prod", "lib", "epmd_docker")
+	ecoRequireHelper(t, dep, helper)
 
 	// iex -S mix: the flags must be on the VM's command line, and Mix adds
 	// the dependency's ebin only after the VM has started distribution.
@@ -151,8 +184,8 @@ func TestMixDependencyAndRelease(t *testing.T) {
 		"--erl", "-pa _build/prod/lib/epmd_docker/ebin -start_epmd false -epmd_module epmd_docker",
 		"--sname", "admin"+randHex(3), "--hidden", "--cookie", cookie, "-S", "mix")
 	waitScreen(t, session, "iex(admin", 60*time.Second)
-	typeLine(t, session, fmt.Sprintf(`Ops.reach(:"%s")`, c.Node))
-	waitScreen(t, session, "{true, "+exAtom(c.Node)+"}", 20*time.Second)
+	typeLine(t, session, fmt.Sprintf(`{Ops.reach(:"%s"), %s}`, c.Node, exHelperUsed(helper)))
+	waitScreen(t, session, "{{true, "+exAtom(c.Node)+"}, true}", 20*time.Second)
 
 	ecoRun(t, dir, env, 3*time.Minute, "mix", "release")
 	rel := filepath.Join(dir, "_build", "prod", "rel", "ops")
@@ -265,15 +298,38 @@ func ecoRequire(t *testing.T, names ...string) {
 	}
 }
 
-func ecoRequireExecutable(t *testing.T, path string) {
+// ecoRequireHelper fails the test unless the dependency in dep has an
+// executable helper at rel and, for a prebuilt one, no local build beside
+// it (the hook must not have built one).
+func ecoRequireHelper(t *testing.T, dep, rel string) {
 	t.Helper()
+	path := filepath.Join(dep, rel)
 	fi, err := os.Stat(path)
 	if err != nil {
-		t.Fatalf("the dependency's hook did not build the helper: %v", err)
+		t.Fatalf("the dependency's hook did not provide the helper: %v", err)
 	}
 	if fi.Mode()&0o111 == 0 {
 		t.Fatalf("%s is not executable: %v", path, fi.Mode())
 	}
+	local := filepath.Join(dep, "priv", "epmd-docker")
+	if path != local {
+		if _, err := os.Stat(local); err == nil {
+			t.Fatalf("the hook built %s although the prebuilt %s is there", local, rel)
+		}
+	}
+}
+
+// helperUsed and exHelperUsed are an Erlang and an Elixir expression that
+// is true when the helper the port owner runs is the dependency's rel (the
+// shells print a short answer; a path would be wrapped).
+func helperUsed(rel string) string {
+	return fmt.Sprintf("lists:suffix(%s, maps:get(path, epmd_docker_helper:status(epmd_docker_helper)))",
+		strconv.Quote("/epmd_docker/"+rel))
+}
+
+func exHelperUsed(rel string) string {
+	return fmt.Sprintf("String.ends_with?(List.to_string(:epmd_docker_helper.status(:epmd_docker_helper).path), %s)",
+		strconv.Quote("/epmd_docker/"+rel))
 }
 
 // ecoVars are the settings the throwaway projects build and run with:
@@ -319,6 +375,10 @@ var (
 	ecoSnapshotOnce sync.Once
 	ecoSnapshotURL  string
 	ecoSnapshotErr  error
+
+	ecoHelpersOnce sync.Once
+	ecoHelpersURL  string
+	ecoHelpersErr  error
 )
 
 // ecoSnapshot returns the file:// URL of a git repository whose main
@@ -329,16 +389,37 @@ var (
 // directory removed when the run ends.
 func ecoSnapshot(t *testing.T) string {
 	t.Helper()
-	ecoSnapshotOnce.Do(func() { ecoSnapshotURL, ecoSnapshotErr = ecoMakeSnapshot() })
+	ecoSnapshotOnce.Do(func() { ecoSnapshotURL, ecoSnapshotErr = ecoMakeSnapshot("epmd_docker.git", nil) })
 	if ecoSnapshotErr != nil {
 		t.Fatalf("snapshot of the working tree: %v", ecoSnapshotErr)
 	}
 	return ecoSnapshotURL
 }
 
-func ecoMakeSnapshot() (string, error) {
+// ecoSnapshotWithHelpers is ecoSnapshot with the prebuilt helpers of `make
+// dist` and their SHA256SUMS committed too (force-added: priv/ is ignored),
+// as a release ref that carries them would have them.
+func ecoSnapshotWithHelpers(t *testing.T) string {
+	t.Helper()
+	files := append(distFiles(t), "SHA256SUMS")
+	ecoHelpersOnce.Do(func() {
+		var priv []string
+		for _, f := range files {
+			priv = append(priv, filepath.Join("priv", f))
+		}
+		ecoHelpersURL, ecoHelpersErr = ecoMakeSnapshot("epmd_docker-prebuilt.git", priv)
+	})
+	if ecoHelpersErr != nil {
+		t.Fatalf("snapshot of the working tree with the prebuilt helpers: %v", ecoHelpersErr)
+	}
+	return ecoHelpersURL
+}
+
+// ecoMakeSnapshot makes the repository NAME from the working tree and the
+// ignored files extra (paths relative to the root).
+func ecoMakeSnapshot(name string, extra []string) (string, error) {
 	// driverDir is removed when the package's tests end (harness TestMain).
-	dir := filepath.Join(driverDir, "epmd_docker.git")
+	dir := filepath.Join(driverDir, name)
 	list, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
 	if err != nil {
 		return "", fmt.Errorf("git ls-files in %s: %w", root, err)
@@ -351,9 +432,15 @@ func ecoMakeSnapshot() (string, error) {
 			return "", err
 		}
 	}
+	for _, rel := range extra {
+		if err := ecoCopyEntry(filepath.Join(root, rel), filepath.Join(dir, rel)); err != nil {
+			return "", err
+		}
+	}
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"},
 		{"add", "-A"},
+		append([]string{"add", "-f", "--"}, extra...),
 		{"-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "commit.gpgsign=false",
 			"commit", "-q", "--no-verify", "-m", "snapshot of the working tree"},
 	} {

@@ -33,8 +33,18 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(h).With("prog", "epmd-docker")
 }
 
-// version is the module version stamped by the Go toolchain, or "devel".
+// stampedVersion is the application version the Makefile stamps into its
+// builds (-ldflags -X main.stampedVersion=VSN, VSN from the .app.src), so
+// that a helper built from a checkout or a package reports the version of
+// the Erlang side beside it. `go install ...@VERSION` stamps nothing here.
+var stampedVersion string
+
+// version is the version the Makefile stamped, else the module version
+// stamped by the Go toolchain, or "devel".
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		v := bi.Main.Version
 		for _, s := range bi.Settings {

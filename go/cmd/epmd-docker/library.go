@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -13,7 +14,7 @@ type library struct {
 	Ebin   string // directory holding epmd_docker.beam
 	Helper string // the helper the Erlang side will start
 	// HelperFrom says how the Erlang side finds Helper: "EPMD_DOCKER_HELPER"
-	// or "ebin/../priv".
+	// or "ebin/../priv" (with ", prebuilt for GOOS-GOARCH" for a prebuilt one).
 	HelperFrom string
 }
 
@@ -24,16 +25,21 @@ var errNoLibrary = errors.New("epmd_docker's ebin not found")
 // binary (ROOT/priv), where epmd_docker's beams may be: `make` builds
 // ROOT/ebin, rebar3 builds ROOT/_build/default/lib/epmd_docker/ebin, and
 // as a rebar3 dependency the binary is in .../lib/epmd_docker/priv with the
-// beams beside it in .../lib/epmd_docker/ebin (the first form again).
+// beams beside it in .../lib/epmd_docker/ebin (the first form again). A
+// prebuilt helper (make dist, the package) is one level deeper, in
+// ROOT/priv/GOOS-GOARCH.
 var ebinCandidates = []string{
 	"../ebin",
 	"../_build/default/lib/epmd_docker/ebin",
+	"../../ebin",
+	"../../_build/default/lib/epmd_docker/ebin",
 }
 
 // findLibrary looks for epmd_docker's ebin next to this executable, symlinks
 // resolved, and for the helper the Erlang side will then start: the
-// program EPMD_DOCKER_HELPER names, or else priv/epmd-docker beside ebin,
-// which is where epmd_docker_helper looks (code:priv_dir/1, or ../priv
+// program EPMD_DOCKER_HELPER names, or else the prebuilt
+// priv/GOOS-GOARCH/epmd-docker or priv/epmd-docker beside ebin, which is
+// where epmd_docker_helper looks (code:priv_dir/1, or ../priv
 // next to its beam).
 func findLibrary() (library, error) {
 	exe, err := os.Executable()
@@ -56,6 +62,13 @@ func findLibraryFrom(dir string) (library, error) {
 			continue
 		}
 		lib := library{Ebin: ebin, Helper: filepath.Join(ebin, "..", "priv", "epmd-docker"), HelperFrom: "ebin/../priv"}
+		// The Erlang side prefers the prebuilt helper for its system
+		// (priv/GOOS-GOARCH, see helper_paths/1 in epmd_docker_helper);
+		// this program's own system is the best guess without asking erl.
+		prebuilt := filepath.Join(ebin, "..", "priv", runtime.GOOS+"-"+runtime.GOARCH, "epmd-docker")
+		if _, err := os.Stat(prebuilt); err == nil {
+			lib.Helper, lib.HelperFrom = prebuilt, "ebin/../priv, prebuilt for "+runtime.GOOS+"-"+runtime.GOARCH
+		}
 		if h := os.Getenv("EPMD_DOCKER_HELPER"); h != "" {
 			lib.Helper, lib.HelperFrom = h, "EPMD_DOCKER_HELPER"
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -144,6 +145,23 @@ func TestFindLibraryFrom(t *testing.T) {
 	}
 	if _, err := findLibraryFrom(filepath.Join(dir, "none/priv")); !errors.Is(err, errNoLibrary) {
 		t.Errorf("no layout: got %v, want errNoLibrary", err)
+	}
+
+	// A prebuilt helper for this system wins over the local build, as on
+	// the Erlang side, and finds the beams from its own directory too.
+	sys := runtime.GOOS + "-" + runtime.GOARCH
+	prebuilt := filepath.Join(dir, "make/priv", sys, "epmd-docker")
+	if err := os.MkdirAll(filepath.Dir(prebuilt), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prebuilt, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{"make/priv", "make/priv/" + sys} {
+		l, err = findLibraryFrom(filepath.Join(dir, from))
+		if err != nil || l.Ebin != filepath.Join(dir, "make/ebin") || l.Helper != prebuilt {
+			t.Errorf("make layout with a prebuilt helper, from %s: got %+v, %v", from, l, err)
+		}
 	}
 
 	t.Setenv("EPMD_DOCKER_HELPER", "/opt/helper")
