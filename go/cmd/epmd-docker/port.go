@@ -48,6 +48,10 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go res.Watch(ctx)
-	srv := &port.Server{Resolver: &reach.Resolver{R: res, Decider: decider}, Log: log, Version: version()}
+	rr := &reach.Resolver{R: res, Decider: decider}
+	if conn := api.SSH(); conn != nil {
+		conn.Log, rr.Tunnel = log, conn
+	}
+	srv := &port.Server{Resolver: rr, Log: log, Version: version()}
 	return srv.Serve(ctx, c.std.in, c.std.out)
 }

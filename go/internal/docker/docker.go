@@ -38,6 +38,7 @@ import (
 	"io"
 	"maps"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -48,6 +49,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/ssh"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -59,6 +61,7 @@ const SubscribeTimeout = 5 * time.Second
 // use.
 type Client struct {
 	api *client.Client
+	ssh *ssh.Conn // for an ssh:// host; see ssh.go
 }
 
 // New returns a Client configured from the environment as the docker CLI
@@ -66,20 +69,32 @@ type Client struct {
 // can start while Docker is still down. It fails only when the environment
 // is unusable (for example a malformed DOCKER_HOST).
 func New() (*Client, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	sshOpt, conn, err := sshOpts(os.Getenv(client.EnvOverrideHost))
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewClientWithOpts(append([]client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}, sshOpt...)...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client from environment: %w", err)
 	}
-	return &Client{api: c}, nil
+	return &Client{api: c, ssh: conn}, nil
 }
 
-// Close releases idle connections to the daemon.
+// Close releases idle connections to the daemon, and the SSH connection
+// to it if any.
 func (c *Client) Close() error {
-	return c.api.Close()
+	err := c.api.Close()
+	if c.ssh != nil {
+		err = errors.Join(err, c.ssh.Close())
+	}
+	return err
 }
 
 // Host is the daemon address in use, such as unix:///var/run/docker.sock.
 func (c *Client) Host() string {
+	if c.ssh != nil {
+		return c.ssh.URL()
+	}
 	return c.api.DaemonHost()
 }
 
@@ -344,17 +359,20 @@ func (c *Client) wrap(ctx context.Context, op string, err error) error {
 		}
 		return fmt.Errorf("%s: %w", op, cause)
 	}
+	if e := c.explainSSH(op, err); e != nil {
+		return e
+	}
 	if client.IsErrConnectionFailed(err) {
 		// The client reports a refused or missing socket without its
 		// cause, and a permission problem with a long advice text.
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "permission denied"):
-			return fmt.Errorf("%s: %w: permission denied on the docker socket %s", op, wire.ErrUnavailable, c.api.DaemonHost())
+			return fmt.Errorf("%s: %w: permission denied on the docker socket %s", op, wire.ErrUnavailable, c.Host())
 		case strings.HasPrefix(msg, "Cannot connect"):
-			return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s; is it running?", op, wire.ErrUnavailable, c.api.DaemonHost())
+			return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s; is it running?", op, wire.ErrUnavailable, c.Host())
 		}
-		return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s: %v", op, wire.ErrUnavailable, c.api.DaemonHost(), err)
+		return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s: %v", op, wire.ErrUnavailable, c.Host(), err)
 	}
 	return fmt.Errorf("%s: %w: %v", op, wire.ErrUnavailable, err)
 }

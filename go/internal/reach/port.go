@@ -16,6 +16,7 @@ import (
 type Resolver struct {
 	R       *resolve.Resolver
 	Decider *Decider
+	Tunnel  Forwarder // the SSH connection, for Tunnel mode; see tunnel.go
 }
 
 // Resolve is the container's own address (resolve.Resolver.Resolve).
@@ -57,6 +58,8 @@ func (x *Resolver) ResolveDial(ctx context.Context, host string, fam wire.Family
 	}
 	w := dec.WayOf(m.Published, fam)
 	switch {
+	case w.Mode == Tunnel:
+		return NodeEndpoint(ctx, x.Tunnel, m)
 	case w.Mode == Direct:
 		return netip.AddrPortFrom(m.Addr, 0), nil
 	case w.Err != nil:

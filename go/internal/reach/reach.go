@@ -60,10 +60,10 @@ func ParseMode(s string) (Mode, error) {
 	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
 	case "":
 		return Auto, nil
-	case Auto, Direct, Published:
+	case Auto, Direct, Published, Tunnel:
 		return m, nil
 	}
-	return "", fmt.Errorf("%s=%q: not one of auto, direct, published", EnvMode, s)
+	return "", fmt.Errorf("%s=%q: not one of auto, direct, published, tunnel", EnvMode, s)
 }
 
 // Decision is how containers are reached, and why.
@@ -137,6 +137,9 @@ func (d *Decider) Decide(ctx context.Context) (Decision, error) {
 }
 
 func (d *Decider) decide(ctx context.Context) (Decision, error) {
+	if dec, ok := tunnelled(d.Mode, d.DockerHost); ok {
+		return dec, nil
+	}
 	var dec Decision
 	if h := RemoteHost(d.DockerHost); h != "" {
 		addr, err := d.lookup(ctx, h)
@@ -203,6 +206,9 @@ type Way struct {
 
 // WayOf says how a container that publishes p is reached, for family fam.
 func (dec Decision) WayOf(p resolve.Published, fam wire.Family) Way {
+	if dec.Mode == Tunnel {
+		return Way{Mode: Tunnel}
+	}
 	if dec.Mode != Published {
 		return Way{Mode: Direct}
 	}
@@ -214,6 +220,8 @@ func (dec Decision) WayOf(p resolve.Published, fam wire.Family) Way {
 // "not published: ...".
 func (w Way) String() string {
 	switch {
+	case w.Mode == Tunnel:
+		return "tunnel"
 	case w.Mode != Published:
 		return "direct"
 	case w.Err != nil:
