@@ -206,6 +206,7 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 	}
 
 	entries := make([]containerEntry, len(cs))
+	at := tunnelAt(ctx, api)
 	var wg sync.WaitGroup
 	for i, c := range cs {
 		e := &entries[i]
@@ -241,11 +242,11 @@ func listContainers(ctx context.Context, api lister, r *resolve.Resolver, probeT
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
-			nodes, err := epmd.Names(pctx, netip.AddrPortFrom(c.Addr, epmd.DefaultPort))
+			nodes, err := epmd.Names(pctx, at(netip.AddrPortFrom(c.Addr, epmd.DefaultPort)))
 			e.EPMD, e.EPMDError = probeState(err)
 			slices.SortFunc(nodes, func(a, b epmd.Node) int { return strings.Compare(a.Name, b.Name) })
 			for _, n := range nodes {
-				e.Nodes = append(e.Nodes, nodeEntry{Name: n.Name, Node: nodeName(pctx, c.Addr, n, c.Hostname), Port: n.Port})
+				e.Nodes = append(e.Nodes, nodeEntry{Name: n.Name, Node: nodeName(pctx, at(netip.AddrPortFrom(c.Addr, uint16(n.Port))), n, c.Hostname), Port: n.Port})
 			}
 		}()
 	}
@@ -260,11 +261,11 @@ func probeName() string {
 	return "epmd-docker-ls@" + shortHostname()
 }
 
-// nodeName is the name to dial node n at addr by: the one the node gives
-// itself in the distribution handshake, or, if it does not say, name@host
-// as a node started with -sname names itself by default.
-func nodeName(ctx context.Context, addr netip.Addr, n epmd.Node, host string) string {
-	if name, err := dist.Name(ctx, netip.AddrPortFrom(addr, uint16(n.Port)), probeName()); err == nil {
+// nodeName is the name to dial node n, listening at ap, by: the one the
+// node gives itself in the distribution handshake, or, if it does not say,
+// name@host as a node started with -sname names itself by default.
+func nodeName(ctx context.Context, ap netip.AddrPort, n epmd.Node, host string) string {
+	if name, err := dist.Name(ctx, ap, probeName()); err == nil {
 		return name
 	}
 	return n.Name + "@" + host

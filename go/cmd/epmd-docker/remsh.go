@@ -148,7 +148,8 @@ func (c *remshCmd) run(ctx context.Context, args []string) error {
 
 	pctx, cancel := context.WithTimeout(ctx, remshTimeout)
 	defer cancel()
-	nodes, err := epmd.Names(pctx, netip.AddrPortFrom(m.Addr, epmd.DefaultPort))
+	at := tunnelAt(dctx, api)
+	nodes, err := epmd.Names(pctx, at(netip.AddrPortFrom(m.Addr, epmd.DefaultPort)))
 	if err != nil {
 		return fmt.Errorf("cannot ask the epmd in %s at %s: %v", where, m.Addr, err)
 	}
@@ -167,7 +168,7 @@ func (c *remshCmd) run(ctx context.Context, args []string) error {
 	// hold the check's connection for a moment after it ends, and would
 	// refuse erl as "already connected" if erl came under the same name.
 	self := "remsh-check-" + randomHex(4) + "@" + shortHostname()
-	dial, err := dist.Check(pctx, netip.AddrPortFrom(m.Addr, uint16(node.Port)), self, cookie)
+	dial, err := dist.Check(pctx, at(netip.AddrPortFrom(m.Addr, uint16(node.Port))), self, cookie)
 	switch {
 	case errors.Is(err, dist.ErrBadCookie):
 		return fmt.Errorf("%s in %s refused the cookie (from %s)", dial, where, source)

@@ -17,6 +17,7 @@ type Resolver struct {
 	R       *resolve.Resolver
 	Decider *Decider
 	Tunnel  Forwarder // the SSH connection, for Tunnel mode; see tunnel.go
+	ports   nodePorts
 }
 
 // Resolve is the container's own address (resolve.Resolver.Resolve).
@@ -59,7 +60,7 @@ func (x *Resolver) ResolveDial(ctx context.Context, host string, fam wire.Family
 	w := dec.WayOf(m.Published, fam)
 	switch {
 	case w.Mode == Tunnel:
-		return NodeEndpoint(ctx, x.Tunnel, m)
+		return x.nodeEndpoint(ctx, m)
 	case w.Mode == Direct:
 		return netip.AddrPortFrom(m.Addr, 0), nil
 	case w.Err != nil:

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/epmd"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
@@ -49,34 +53,67 @@ func Local(ctx context.Context, f Forwarder, dec Decision, ap netip.AddrPort) (n
 	return f.Forward(ctx, ap)
 }
 
-// NodeEndpoint returns the local end of a tunnel to the distribution port
-// of the node in the container at addr; the port is asked of the
-// container's epmd, through a tunnel too. A container reached this way
-// runs one node, as with published ports: address_please/3 cannot say
-// which of several the caller wants.
-func NodeEndpoint(ctx context.Context, f Forwarder, m resolve.Match) (netip.AddrPort, error) {
+// nodePortTTL is how long a node's port, as its epmd told it through a
+// tunnel, is used without asking again: address_please/3 is called twice
+// per connection, and each question through a tunnel costs a channel.
+// A node that restarts in the same container on another port is found
+// again after it.
+const nodePortTTL = 10 * time.Second
+
+// nodePorts remembers the ports nodes listen on, by container and address.
+type nodePorts struct {
+	once sync.Once
+	lru  *expirable.LRU[string, uint16]
+}
+
+func (p *nodePorts) cache() *expirable.LRU[string, uint16] {
+	p.once.Do(func() { p.lru = expirable.NewLRU[string, uint16](4096, nil, nodePortTTL) })
+	return p.lru
+}
+
+// nodeEndpoint is NodeEndpoint with the Resolver's memory of node ports.
+func (x *Resolver) nodeEndpoint(ctx context.Context, m resolve.Match) (netip.AddrPort, error) {
+	key := m.Container.ID + " " + m.Addr.String()
+	if port, ok := x.ports.cache().Get(key); ok && x.Tunnel != nil {
+		return x.Tunnel.Forward(ctx, netip.AddrPortFrom(m.Addr, port))
+	}
+	ap, port, err := nodeEndpoint(ctx, x.Tunnel, m)
+	if err == nil {
+		x.ports.cache().Add(key, port)
+	}
+	return ap, err
+}
+
+// nodeEndpoint returns the local end of a tunnel to the distribution port
+// of the node in the container m, and that port as the server sees it;
+// the port is asked of the container's epmd, through a tunnel too. A
+// container reached this way runs one node, as with published ports:
+// address_please/3 does not tell the helper which of several is wanted.
+func nodeEndpoint(ctx context.Context, f Forwarder, m resolve.Match) (netip.AddrPort, uint16, error) {
 	where := fmt.Sprintf("container %s (%.12s)", m.Container.Name, m.Container.ID)
 	if f == nil {
-		return netip.AddrPort{}, fmt.Errorf("%s: %w: no SSH connection to tunnel through", where, wire.ErrUnavailable)
+		return netip.AddrPort{}, 0, fmt.Errorf("%s: %w: no SSH connection to tunnel through", where, wire.ErrUnavailable)
 	}
 	local, err := f.Forward(ctx, netip.AddrPortFrom(m.Addr, epmd.DefaultPort))
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%s: %w", where, err)
+		return netip.AddrPort{}, 0, fmt.Errorf("%s: %w", where, err)
 	}
 	nodes, err := epmd.Names(ctx, local)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("%s: %w: cannot ask its epmd at %s through the tunnel: %v", where, wire.ErrUnavailable, m.Addr, err)
+		return netip.AddrPort{}, 0, fmt.Errorf("%s: %w: cannot ask its epmd at %s through the tunnel: %v", where, wire.ErrUnavailable, m.Addr, err)
 	}
 	switch len(nodes) {
 	case 0:
-		return netip.AddrPort{}, fmt.Errorf("%s: %w: no Erlang node is registered with its epmd", where, wire.ErrNoAddress)
+		return netip.AddrPort{}, 0, fmt.Errorf("%s: %w: no Erlang node is registered with its epmd", where, wire.ErrNoAddress)
 	case 1:
 	default:
 		names := make([]string, len(nodes))
 		for i, n := range nodes {
 			names[i] = n.Name
 		}
-		return netip.AddrPort{}, fmt.Errorf("%s: %w: it runs several nodes (%s), and a tunnel serves one", where, wire.ErrNoAddress, strings.Join(names, ", "))
+		return netip.AddrPort{}, 0, fmt.Errorf("%s: %w: it runs several nodes (%s), and a tunnel serves one", where, wire.ErrNoAddress, strings.Join(names, ", "))
 	}
-	return f.Forward(ctx, netip.AddrPortFrom(m.Addr, uint16(nodes[0].Port)))
+	port := uint16(nodes[0].Port)
+	ap, err := f.Forward(ctx, netip.AddrPortFrom(m.Addr, port))
+	return ap, port, err
 }

@@ -78,6 +78,7 @@ func (c *Conn) pipe(f *forward, local net.Conn) {
 		c.logger().Warn("tunnel refused a connection", "local", f.ln.Addr().String(), "err", err)
 		return
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	remote, err := c.Dial(ctx, "tcp", f.remote.String())
 	cancel()
@@ -85,6 +86,7 @@ func (c *Conn) pipe(f *forward, local net.Conn) {
 		c.logger().Warn("tunnel cannot open a channel", "remote", f.remote.String(), "err", err)
 		return
 	}
+	c.logger().Debug("tunnel channel", "remote", f.remote.String(), "took", time.Since(start))
 	defer remote.Close()
 	var wg sync.WaitGroup
 	wg.Add(1)
