@@ -32,7 +32,7 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 
 	// The admin node's files must be readable by its user.
 	must(t, os.Chmod(driverDir, 0o755))
-	env := []string{"HOME=" + s.clientHome, "DOCKER_HOST=" + s.dockerHost, "EPMD_DOCKER_LOG=debug"}
+	env := []string{"HOME=" + s.clientHome, "DOCKER_HOST=" + s.dockerHost, "EPMD_DOCKER_LOG=info"}
 	a := startAdminAs(t, s.cred(), env)
 
 	// The admin's user cannot reach the container's address itself.
@@ -90,6 +90,32 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 		}
 	})
 
+	// doctor says which step failed: the docker CLI missing on the
+	// server (sshd gives sessions a PATH without it), or the daemon
+	// there not answering (a socket path that does not exist).
+	t.Run("no docker CLI", func(t *testing.T) {
+		s.stop(t)
+		s.extraConfig = "SetEnv PATH=/nonexistent\n"
+		s.writeConfig(t)
+		s.start(t)
+		defer func() {
+			s.stop(t)
+			s.extraConfig = ""
+			s.writeConfig(t)
+			s.start(t)
+		}()
+		out, _ := s.runErr(t, nil, filepath.Join(root, "priv", "epmd-docker"), "doctor")
+		if !strings.Contains(out, "the server has no docker command") {
+			t.Fatalf("doctor with no docker CLI on the server does not say so:\n%s", out)
+		}
+	})
+	t.Run("daemon down", func(t *testing.T) {
+		out, _ := s.runErr(t, []string{"DOCKER_HOST=" + s.dockerHost + "/run/epmd-docker-test-nonexistent.sock"}, filepath.Join(root, "priv", "epmd-docker"), "doctor")
+		if !strings.Contains(out, "cannot reach its daemon") {
+			t.Fatalf("doctor with no daemon on the server does not say so:\n%s", out)
+		}
+	})
+
 	t.Run("wrong key", func(t *testing.T) {
 		s.stop(t)
 		other := filepath.Join(s.dir, "other")
@@ -99,7 +125,7 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(s.serverHome, ".ssh", "authorized_keys"), pub, 0o600))
 		s.start(t)
 
-		out, _ := s.runErr(t, filepath.Join(root, "priv", "epmd-docker"), "doctor")
+		out, _ := s.runErr(t, nil, filepath.Join(root, "priv", "epmd-docker"), "doctor")
 		if !strings.Contains(out, "refused the login") {
 			t.Fatalf("doctor with a key the server refuses does not say so:\n%s", out)
 		}
@@ -132,7 +158,8 @@ func is(want string) func(string) bool {
 type sshServer struct {
 	dir                    string
 	port                   int
-	config                 string
+	config, hostKey        string
+	extraConfig            string // appended to sshd_config
 	server, client         *user.User
 	serverHome, clientHome string
 	dockerHost             string
@@ -181,21 +208,8 @@ func startSSHServer(t *testing.T) *sshServer {
 	chownTree(t, s.clientHome, s.client)
 
 	s.config = filepath.Join(dir, "sshd_config")
-	cfg := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
-HostKey %s
-PidFile %s
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-AllowUsers %s
-AuthorizedKeysFile .ssh/authorized_keys
-AllowTcpForwarding yes
-X11Forwarding no
-LogLevel VERBOSE
-`, s.port, hostKey, filepath.Join(dir, "sshd.pid"), s.server.Username)
-	must(t, os.WriteFile(s.config, []byte(cfg), 0o600))
+	s.hostKey = hostKey
+	s.writeConfig(t)
 	// sshd refuses to start without its privilege separation directory.
 	must(t, os.MkdirAll("/run/sshd", 0o755))
 	s.dockerHost = fmt.Sprintf("ssh://%s@127.0.0.1:%d", s.server.Username, s.port)
@@ -209,6 +223,26 @@ LogLevel VERBOSE
 		}
 	})
 	return s
+}
+
+// writeConfig writes sshd_config: loopback only, keys only, one user.
+func (s *sshServer) writeConfig(t *testing.T) {
+	t.Helper()
+	cfg := fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+PidFile %s
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers %s
+AuthorizedKeysFile .ssh/authorized_keys
+AllowTcpForwarding yes
+X11Forwarding no
+LogLevel VERBOSE
+%s`, s.port, s.hostKey, filepath.Join(s.dir, "sshd.pid"), s.server.Username, s.extraConfig)
+	must(t, os.WriteFile(s.config, []byte(cfg), 0o600))
 }
 
 // start runs sshd in the foreground (-D) and waits until it accepts.
@@ -264,16 +298,17 @@ func (s *sshServer) asClient(env ...string) []string {
 // the test if the program does.
 func (s *sshServer) run(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := s.runErr(t, args...)
+	out, err := s.runErr(t, nil, args...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return out
 }
 
-func (s *sshServer) runErr(t *testing.T, args ...string) (string, error) {
+// runErr is run with env added, and the program's error returned.
+func (s *sshServer) runErr(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
-	argv := append(s.asClient(), args...)
+	argv := append(s.asClient(env...), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.dir
 	out, err := cmd.CombinedOutput()

@@ -36,7 +36,7 @@ func (c *Client) explainSSH(op string, err error) error {
 	if c.ssh == nil {
 		return nil
 	}
-	if e := ssh.Explain(c.ssh.Server(), err); e != nil {
+	if e := c.ssh.Explain(err); e != nil {
 		return fmt.Errorf("%s: %w", op, e)
 	}
 	return nil

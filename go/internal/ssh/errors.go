@@ -73,12 +73,13 @@ func classify(server string, waitErr error, stderr string) error {
 	return e
 }
 
-// Explain turns the error of an API call over SSH into an *Error when
-// what the server printed tells which step failed (the docker CLI missing
+// Explain turns the error of an API call over c into an *Error when what
+// the server printed tells which step failed (the docker CLI missing
 // there, or its daemon not answering); else it returns nil.
 // `docker system dial-stdio` reports on stderr, which the connection
-// helper puts into the error's text.
-func Explain(server string, err error) error {
+// helper puts into the error's text, and which c also keeps for a few
+// seconds for errors that have lost it.
+func (c *Conn) Explain(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
@@ -89,15 +90,21 @@ func Explain(server string, err error) error {
 	msg := err.Error()
 	i := strings.Index(msg, "stderr=")
 	if i < 0 {
-		return nil
+		if err = c.recentAPIFailure(); err == nil {
+			return nil
+		}
+		msg = err.Error()
+		i = strings.Index(msg, "stderr=")
 	}
+	server := c.Server()
 	stderr := msg[i+len("stderr="):]
 	low := strings.ToLower(stderr)
 	switch {
 	case strings.Contains(low, "docker: command not found"), strings.Contains(low, "docker: not found"), strings.Contains(low, "exec: docker:"):
 		return &Error{Server: server, Kind: ErrNoDockerCLI, What: "the server has no docker command", Detail: lastLine(stderr),
 			Fix: "install the docker CLI there, on the PATH that `ssh " + server + " docker version` sees"}
-	case strings.Contains(low, "cannot connect to the docker daemon"), strings.Contains(low, "permission denied while trying to connect"), strings.Contains(low, "is the docker daemon running"):
+	case strings.Contains(low, "cannot connect to the docker daemon"), strings.Contains(low, "permission denied while trying to connect"),
+		strings.Contains(low, "is the docker daemon running"), strings.Contains(low, "failed to open the raw stream connection"):
 		return &Error{Server: server, Kind: ErrDaemon, What: "the docker command on the server cannot reach its daemon", Detail: lastLine(stderr),
 			Fix: "start dockerd there, and put the login user in the docker group"}
 	case stderr != "":

@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,6 +79,8 @@ type Conn struct {
 	idle   *time.Timer
 	closed bool
 	fwd    map[string]*forward
+
+	lastAPI atomic.Pointer[failure] // see apiConn
 }
 
 // master is one ssh -M process.
@@ -164,7 +167,45 @@ func (c *Conn) DialAPI(ctx context.Context, network, addr string) (net.Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("ssh %s: docker system dial-stdio: %w: %v", c.Server(), wire.ErrUnavailable, err)
 	}
-	return c.track(conn), nil
+	return &apiConn{Conn: c.track(conn), c: c}, nil
+}
+
+// apiConn notes why `docker system dial-stdio` failed: the Docker client
+// turns some of those errors into a bare "cannot connect" (any that
+// mentions "dial unix"), losing what the server printed.
+type apiConn struct {
+	net.Conn
+	c *Conn
+}
+
+func (a *apiConn) Read(p []byte) (int, error) {
+	n, err := a.Conn.Read(p)
+	if err != nil && err != io.EOF && strings.Contains(err.Error(), "stderr=") {
+		a.c.lastAPI.Store(&failure{err: err, at: time.Now()})
+	}
+	return n, err
+}
+
+func (a *apiConn) CloseWrite() error {
+	if cw, ok := a.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// failure is an error and when it happened.
+type failure struct {
+	err error
+	at  time.Time
+}
+
+// recentAPIFailure is the last dial-stdio failure if it happened within
+// the last few seconds, else nil.
+func (c *Conn) recentAPIFailure() error {
+	if f := c.lastAPI.Load(); f != nil && time.Since(f.at) < 10*time.Second {
+		return f.err
+	}
+	return nil
 }
 
 // Dial opens a direct-tcpip channel to addr (host:port as the server sees
