@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -49,6 +50,19 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 	if got := a.RPCNode(c.Node); got != atom(c.Node) {
 		t.Fatalf("rpc to %s = %s", c.Node, got)
 	}
+
+	// The tunnel's local end serves the admin's user only: this test runs
+	// as root, whose connection is closed without a word.
+	t.Run("other users refused", func(t *testing.T) {
+		port := strings.TrimSuffix(strings.TrimPrefix(resolved, "{ok,{127,0,0,1},"), "}")
+		conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+		must(t, err)
+		defer conn.Close()
+		must(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+		if n, err := conn.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("another user's connection to the tunnel at port %s: read %d bytes, %v; want it closed", port, n, err)
+		}
+	})
 
 	t.Run("ls", func(t *testing.T) {
 		out := s.run(t, filepath.Join(root, "priv", "epmd-docker"), "ls")

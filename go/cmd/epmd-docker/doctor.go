@@ -23,6 +23,7 @@ import (
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/ssh"
 )
 
 const doctorHelp = `Usage: epmd-docker doctor [--json]
@@ -187,7 +188,11 @@ func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 	ch.Status, ch.Detail = statusFail, where+": "+err.Error()
 	msg := err.Error()
 	sock := strings.TrimPrefix(api.Host(), "unix://")
+	var sshErr *ssh.Error
 	switch {
+	case errors.As(err, &sshErr):
+		// Over SSH: ssh itself, the server's docker CLI, or its daemon.
+		ch.Detail, ch.Fix = where+": "+sshErr.Problem(), sshErr.Fix
 	case strings.Contains(msg, "permission denied"):
 		owner, group := socketOwner(sock)
 		ch.Fix = fmt.Sprintf("you may not open %s (%s): add yourself to the %s group (sudo usermod -aG %s $USER, then log in again), or run as root",

@@ -33,12 +33,19 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	s := e.Problem()
+	if e.Fix != "" {
+		s += "; " + e.Fix
+	}
+	return s
+}
+
+// Problem is the error without its fix: what failed, and what ssh or the
+// server said.
+func (e *Error) Problem() string {
 	s := "ssh " + e.Server + ": " + e.What
 	if e.Detail != "" {
 		s += " (" + e.Detail + ")"
-	}
-	if e.Fix != "" {
-		s += "; " + e.Fix
 	}
 	return s
 }
