@@ -19,6 +19,9 @@ command -v ip     >/dev/null 2>&1 || need+=(iproute2)
 command -v git    >/dev/null 2>&1 || need+=(git)
 command -v elixir >/dev/null 2>&1 || need+=(elixir)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# The SSH test runs an sshd of its own on loopback (test/e2e/ssh_test.go).
+command -v ssh    >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing packages: ${need[*]}; run as root, or: sudo apt-get install ${need[*]}"
@@ -26,6 +29,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   log "installing ${need[*]}"
   apt-get update -qq
+  # No service may start from the install: openssh-server's would listen
+  # on every interface. policy-rc.d (Debian's switch for that) is put in
+  # place for the install unless one is there already.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 

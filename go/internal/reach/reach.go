@@ -13,7 +13,10 @@
 //
 //	direct     container addresses, epmd inside the container
 //	published  published ports (resolve.DistPortLabel names the port)
-//	auto       published for Docker Desktop, rootless and remote daemons,
+//	tunnel     SSH tunnels to container addresses (tunnel.go); for a
+//	           daemon reached over SSH only
+//	auto       tunnel for a daemon reached over SSH (DOCKER_HOST ssh://),
+//	           published for Docker Desktop, rootless and remote daemons,
 //	           else direct (the default)
 //
 // A binding on all interfaces is reached at this host's loopback address,
