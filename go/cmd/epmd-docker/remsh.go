@@ -195,7 +195,9 @@ func (c *remshCmd) run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.std.err, "epmd-docker: %s in %s at %s\n", dial, where, m.Addr)
 	if !private {
-		// Nothing to clean up afterwards: become erl.
+		// Nothing to clean up afterwards: become erl. An SSH
+		// connection to the daemon would outlive us: erl makes its own.
+		api.Close()
 		return syscall.Exec(progPath, argv, os.Environ())
 	}
 	return c.runWithCookie(progPath, argv, cookie)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
@@ -94,5 +95,41 @@ func TestSameUser(t *testing.T) {
 	defer server.Close()
 	if err := sameUser(server); err != nil {
 		t.Fatalf("sameUser of our own connection: %v", err)
+	}
+}
+
+// The master stays while a connection uses it, and is stopped once none
+// has for Idle. A sleep stands in for ssh -M: what is tested is the
+// counting and the stop.
+func TestIdleStopsMaster(t *testing.T) {
+	c, err := New("ssh://u@h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Idle = 50 * time.Millisecond
+	m := &master{cmd: exec.Command("sleep", "60"), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	c.mu.Lock()
+	c.m = m
+	c.mu.Unlock()
+
+	a, b := net.Pipe()
+	defer b.Close()
+	used := c.track(a)
+	time.Sleep(4 * c.Idle)
+	select {
+	case <-m.done:
+		t.Fatal("the master was stopped while a connection used it")
+	default:
+	}
+	used.Close()
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the master was not stopped after the last connection closed")
 	}
 }
