@@ -33,7 +33,9 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 
 	// The admin node's files must be readable by its user.
 	must(t, os.Chmod(driverDir, 0o755))
-	env := []string{"HOME=" + s.clientHome, "DOCKER_HOST=" + s.dockerHost, "EPMD_DOCKER_LOG=info"}
+	// A first lookup also logs in over SSH: give it time on a loaded
+	// machine.
+	env := []string{"HOME=" + s.clientHome, "DOCKER_HOST=" + s.dockerHost, "EPMD_DOCKER_LOG=info", "EPMD_DOCKER_TIMEOUT=10000"}
 	a := startAdminAs(t, s.cred(), env)
 
 	// The admin's user cannot reach the container's address itself.
@@ -76,7 +78,7 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 			t.Fatal("tmux is required (make test installs it)")
 		}
 		session := "e2e-sshremsh-" + randHex(3)
-		cmdline := shellJoin(append(s.asClient("ERLANG_COOKIE="+cookie), filepath.Join(root, "priv", "epmd-docker"), "remsh", c.Hostname))
+		cmdline := shellJoin(append(s.asClient("ERLANG_COOKIE="+cookie, "EPMD_DOCKER_TIMEOUT=10000"), filepath.Join(root, "priv", "epmd-docker"), "remsh", c.Hostname))
 		if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmdline).CombinedOutput(); err != nil {
 			t.Fatalf("tmux: %v: %s", err, out)
 		}
