@@ -311,20 +311,6 @@ func (c *Conn) waitUp(ctx context.Context, m *master) error {
 	}
 }
 
-// Up says whether the master is up now.
-func (c *Conn) Up() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m != nil
-}
-
-// Check starts the master if need be, and says what failed: an error
-// wrapping ErrSSH for ssh itself (host key, login), nil when the
-// connection is up.
-func (c *Conn) Check(ctx context.Context) error {
-	return c.ensure(ctx)
-}
-
 // track counts conn as a user of the master until it is closed.
 func (c *Conn) track(conn net.Conn) net.Conn {
 	c.mu.Lock()
