@@ -73,6 +73,16 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("doctor", func(t *testing.T) {
+		// Its exit status also tells of other containers on this daemon.
+		out, _ := s.runErr(t, nil, filepath.Join(root, "priv", "epmd-docker"), "doctor")
+		for _, want := range []string{"ok    docker reachable", "daemon reached over SSH", "ok    reached via          SSH tunnels"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("doctor over SSH does not say %q:\n%s", want, out)
+			}
+		}
+	})
+
 	t.Run("remsh", func(t *testing.T) {
 		if _, err := exec.LookPath("tmux"); err != nil {
 			t.Fatal("tmux is required (make test installs it)")

@@ -257,6 +257,10 @@ func (d *doctor) apiVersion(ctx context.Context, api *docker.Client) check {
 // cannot route to.
 func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 	ch := check{Name: "daemon kind", Status: statusOK}
+	if conn := api.SSH(); conn != nil {
+		ch.Detail = "daemon reached over SSH at " + conn.Server() + ": its containers are reached through SSH tunnels"
+		return ch
+	}
 	if remote, host := remoteDaemon(api.Host()); remote {
 		ch.Status = statusWarn
 		ch.Detail = "remote daemon at " + host + ": its container addresses are on that host's networks, normally not routable from here"
