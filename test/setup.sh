@@ -30,6 +30,9 @@ command -v import  >/dev/null 2>&1 || need+=(imagemagick)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 # Runs the linux/arm64 helper of `make dist` in the packaging test.
 command -v qemu-aarch64-static >/dev/null 2>&1 || need+=(qemu-user-static)
+# The SSH test runs an sshd of its own on loopback (test/e2e/ssh_test.go).
+command -v ssh    >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing packages: ${need[*]}; run as root, or: sudo apt-get install ${need[*]}"
@@ -44,6 +47,13 @@ if [ ${#need[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     policy=/usr/sbin/policy-rc.d
+  # No service may start from the install: openssh-server's would listen
+  # on every interface. policy-rc.d (Debian's switch for that) is put in
+  # place for the install unless one is there already.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   [ -z "$policy" ] || rm -f "$policy"

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -194,10 +195,19 @@ func adminArgs(extra ...string) []string {
 // environment, for settings such as EPMD_DOCKER_TTL.
 func startAdmin(t testing.TB, env []string, extra ...string) *Admin {
 	t.Helper()
+	return startAdminAs(t, nil, env, extra...)
+}
+
+// startAdminAs is startAdmin as another user (cred), when not nil.
+func startAdminAs(t testing.TB, cred *syscall.Credential, env []string, extra ...string) *Admin {
+	t.Helper()
 	name := "admin" + randHex(3)
 	args := adminArgs(append([]string{"-pa", driverDir, "-sname", name, "-hidden", "-noshell", "-s", "e2e_driver", "main"}, extra...)...)
 	cmd := exec.Command("erl", args...)
 	cmd.Env = append(os.Environ(), env...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
+	"github.com/epmd-docker/epmd_docker/go/internal/ssh"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -203,7 +204,11 @@ func (d *doctor) docker(ctx context.Context, api *docker.Client) check {
 	ch.Status, ch.Detail = statusFail, where+": "+err.Error()
 	msg := err.Error()
 	sock := strings.TrimPrefix(api.Host(), "unix://")
+	var sshErr *ssh.Error
 	switch {
+	case errors.As(err, &sshErr):
+		// Over SSH: ssh itself, the server's docker CLI, or its daemon.
+		ch.Detail, ch.Fix = where+": "+sshErr.Problem(), sshErr.Fix
 	case strings.Contains(msg, "permission denied"):
 		owner, group := socketOwner(sock)
 		ch.Fix = fmt.Sprintf("you may not open %s (%s): add yourself to the %s group (sudo usermod -aG %s $USER, then log in again), or run as root",
@@ -272,6 +277,10 @@ func (d *doctor) apiVersion(ctx context.Context, api *docker.Client) check {
 // cannot route to.
 func (d *doctor) kind(ctx context.Context, api *docker.Client) check {
 	ch := check{Name: "daemon kind", Status: statusOK}
+	if conn := api.SSH(); conn != nil {
+		ch.Detail = "daemon reached over SSH at " + conn.Server() + ": its containers are reached through SSH tunnels"
+		return ch
+	}
 	// Where container addresses are not routable, epmd_docker uses
 	// published ports unless told otherwise: the fix says what that needs,
 	// or, in direct mode, what else to do.

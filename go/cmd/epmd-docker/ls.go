@@ -224,6 +224,7 @@ func listContainersVia(ctx context.Context, api lister, r *resolve.Resolver, ws 
 	entries := make([]containerEntry, len(cs))
 	var targets []discover.Target
 	var probed []*containerEntry
+	at := tunnelAt(ctx, api)
 	for i, c := range cs {
 		e := &entries[i]
 		e.containerJSON = containerJSON{ID: c.ID, ShortID: shortID(c.ID), Name: c.Name, Hostname: c.Hostname}
@@ -259,7 +260,7 @@ func listContainersVia(ctx context.Context, api lister, r *resolve.Resolver, ws 
 		if w.Mode == reach.Direct && w.Addr.IsValid() {
 			addr = w.Addr // a Swarm task's docker_gwbridge address
 		}
-		targets = append(targets, discover.Target{Addr: addr, Hostname: c.Hostname, Way: w})
+		targets = append(targets, discover.Target{Addr: addr, Hostname: c.Hostname, Way: w, Via: at})
 		probed = append(probed, e)
 	}
 	for i, res := range discover.FindAll(ctx, targets, probeName(), probeTimeout) {

@@ -85,11 +85,18 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	decider.Changed = func() { push(wire.InvalidateAll()) }
 	// The nodes command is the discovery ls and remsh use (probeName).
 	finder := &discover.Finder{Source: res, Decider: decider, Self: probeName(), Log: log}
+	loc := &reach.Locator{Resolver: res, Decider: decider, Swarm: &reach.Swarm{API: api}}
+	if conn := api.SSH(); conn != nil {
+		// Containers of a daemon reached over SSH are reached through
+		// tunnels over the same connection.
+		conn.Log, loc.Tunnel = log, conn
+		finder.Via = tunnelAt(ctx, api)
+	}
 	srv := &port.Server{
 		Backend: struct {
 			*reach.Locator
 			*discover.Finder
-		}{&reach.Locator{Resolver: res, Decider: decider, Swarm: &reach.Swarm{API: api}}, finder},
+		}{loc, finder},
 		Log:     log,
 		Version: version(),
 		Timeout: timeout,

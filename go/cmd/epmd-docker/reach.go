@@ -105,6 +105,10 @@ func (d *doctor) reachCheck(ctx context.Context, r *resolve.Resolver) check {
 		ch.Status, ch.Detail = statusWarn, "cannot tell: "+err.Error()
 		return ch
 	}
+	if dec.Mode == reach.Tunnel {
+		ch.Detail = "SSH tunnels to container addresses and the epmd in each container, over the connection to the daemon (" + dec.Why + ")"
+		return ch
+	}
 	if dec.Mode == reach.Direct {
 		ch.Detail = "container addresses and the epmd in each container (" + dec.Why + "; EPMD_DOCKER_MODE=published to use published ports)"
 		return ch

@@ -246,7 +246,7 @@ func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFl
 
 	pctx, cancel := context.WithTimeout(ctx, remshTimeout)
 	defer cancel()
-	found, err := discover.Find(pctx, discover.Target{Addr: addr, Hostname: m.Container.Hostname, Way: way}, probeName())
+	found, err := discover.Find(pctx, discover.Target{Addr: addr, Hostname: m.Container.Hostname, Way: way, Via: tunnelAt(dctx, api)}, probeName())
 	switch {
 	case err != nil && way.Mode == reach.Published:
 		return located{}, fmt.Errorf("%w: cannot ask the node in %s at its published port %s: %w", errUnreachable, where, way.Dial, err)

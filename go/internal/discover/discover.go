@@ -38,6 +38,17 @@ type Target struct {
 	Addr     netip.Addr // its own address; asked when it is reached directly
 	Hostname string     // the host part of a node that does not say its name
 	Way      reach.Way  // how it is reached
+	// Via is where to dial, from here, an address as the daemon's host
+	// sees it (the local end of an SSH tunnel); nil dials it as it is.
+	Via func(netip.AddrPort) netip.AddrPort
+}
+
+// at is where to dial ap of the container, from here.
+func (t Target) at(ap netip.AddrPort) netip.AddrPort {
+	if t.Via == nil {
+		return ap
+	}
+	return t.Via(ap)
 }
 
 // Node is one node found in a container.
@@ -72,7 +83,7 @@ func Find(ctx context.Context, t Target, self string) (Found, error) {
 	if !t.Addr.IsValid() {
 		return Found{}, wire.ErrNoAddress
 	}
-	names, err := epmd.Names(ctx, netip.AddrPortFrom(t.Addr, epmd.DefaultPort))
+	names, err := epmd.Names(ctx, t.at(netip.AddrPortFrom(t.Addr, epmd.DefaultPort)))
 	if err != nil {
 		return Found{}, err
 	}
@@ -92,7 +103,7 @@ func Find(ctx context.Context, t Target, self string) (Found, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ap := netip.AddrPortFrom(t.Addr, uint16(n.Port))
+			ap := t.at(netip.AddrPortFrom(t.Addr, uint16(n.Port)))
 			full := n.Name + "@" + t.Hostname
 			// The name must be the node's own: its epmd knows only the
 			// part before the @, and the host part may be anything

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type Finder struct {
 	Decider Decider
 	Self    string       // the name introduced to nodes (see Find)
 	Log     *slog.Logger // nil discards
+	// Via is Target.Via for every container (SSH tunnels); nil: none.
+	Via func(netip.AddrPort) netip.AddrPort
 	// ProbeTimeout bounds asking one container; zero is a third of what
 	// is left of the caller's deadline, or a second.
 	ProbeTimeout time.Duration
@@ -101,6 +104,9 @@ func (f *Finder) Nodes(ctx context.Context) ([]string, error) {
 	cs, ts, err := Targets(ctx, f.Source, f.Decider)
 	if err != nil {
 		return nil, err
+	}
+	for i := range ts {
+		ts[i].Via = f.Via
 	}
 	probe := f.ProbeTimeout
 	if probe <= 0 {

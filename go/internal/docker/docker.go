@@ -54,6 +54,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/ssh"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -66,6 +67,7 @@ const SubscribeTimeout = 5 * time.Second
 type Client struct {
 	api *client.Client
 	ep  Daemon
+	ssh *ssh.Conn // for an ssh:// host; see ssh.go
 }
 
 // New returns a Client for the daemon the environment names, as the docker
@@ -84,12 +86,16 @@ func New() (*Client, error) {
 
 // NewAt returns a Client for the daemon at ep, negotiating the API version.
 func NewAt(ep Daemon) (*Client, error) {
-	opts := append(ep.clientOpts(), client.WithAPIVersionNegotiation())
-	c, err := client.NewClientWithOpts(opts...)
+	sshOpt, conn, err := sshOpts(ep.Host)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(ep.clientOpts(), sshOpt...)
+	c, err := client.NewClientWithOpts(append(opts, client.WithAPIVersionNegotiation())...)
 	if err != nil {
 		return nil, fmt.Errorf("docker client for %s (%s): %w", ep.Host, ep.Why(), err)
 	}
-	return &Client{api: c, ep: ep}, nil
+	return &Client{api: c, ep: ep, ssh: conn}, nil
 }
 
 // Daemon is where the daemon is, and how that was decided.
@@ -97,13 +103,21 @@ func (c *Client) Daemon() Daemon {
 	return c.ep
 }
 
-// Close releases idle connections to the daemon.
+// Close releases idle connections to the daemon, and the SSH connection
+// to it if any.
 func (c *Client) Close() error {
-	return c.api.Close()
+	err := c.api.Close()
+	if c.ssh != nil {
+		err = errors.Join(err, c.ssh.Close())
+	}
+	return err
 }
 
 // Host is the daemon address in use, such as unix:///var/run/docker.sock.
 func (c *Client) Host() string {
+	if c.ssh != nil {
+		return c.ssh.URL()
+	}
 	return c.api.DaemonHost()
 }
 
@@ -368,17 +382,20 @@ func (c *Client) wrap(ctx context.Context, op string, err error) error {
 		}
 		return fmt.Errorf("%s: %w", op, cause)
 	}
+	if e := c.explainSSH(op, err); e != nil {
+		return e
+	}
 	if client.IsErrConnectionFailed(err) {
 		// The client reports a refused or missing socket without its
 		// cause, and a permission problem with a long advice text.
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "permission denied"):
-			return fmt.Errorf("%s: %w: permission denied on the docker socket %s", op, wire.ErrUnavailable, c.api.DaemonHost())
+			return fmt.Errorf("%s: %w: permission denied on the docker socket %s", op, wire.ErrUnavailable, c.Host())
 		case strings.HasPrefix(msg, "Cannot connect"):
-			return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s; is it running?", op, wire.ErrUnavailable, c.api.DaemonHost())
+			return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s; is it running?", op, wire.ErrUnavailable, c.Host())
 		}
-		return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s: %v", op, wire.ErrUnavailable, c.api.DaemonHost(), err)
+		return fmt.Errorf("%s: %w: cannot connect to the docker daemon at %s: %v", op, wire.ErrUnavailable, c.Host(), err)
 	}
 	return fmt.Errorf("%s: %w: %v", op, wire.ErrUnavailable, err)
 }

@@ -18,6 +18,9 @@ type Locator struct {
 	Decider  *Decider
 	// Swarm, when set, answers for Swarm tasks on other nodes.
 	Swarm *Swarm
+	// Tunnel is the SSH connection, for Tunnel mode (tunnel.go).
+	Tunnel Forwarder
+	ports  nodePorts
 }
 
 // Endpoint returns where node@host is reached, for family fam: the
@@ -60,6 +63,13 @@ func (l *Locator) Endpoint(ctx context.Context, host string, fam wire.Family) (w
 	if err != nil {
 		return wire.Endpoint{}, fmt.Errorf("resolve %q: %w", host, err)
 	}
+	if w.Mode == Tunnel {
+		ap, err := l.nodeEndpoint(ctx, m)
+		if err != nil {
+			return wire.Endpoint{}, err
+		}
+		return wire.Endpoint{Addr: ap.Addr(), Port: ap.Port()}, nil
+	}
 	return endpointOf(w, host, m)
 }
 
@@ -80,7 +90,7 @@ func (l *Locator) Peek(host string, fam wire.Family) (e wire.Endpoint, answered 
 		return wire.Endpoint{}, false, nil // the service may run elsewhere too
 	}
 	w, ok := l.Decider.Known(m, fam)
-	if !ok {
+	if !ok || w.Mode == Tunnel { // a tunnel may have to be opened
 		return wire.Endpoint{}, false, nil
 	}
 	e, err = endpointOf(w, host, m)

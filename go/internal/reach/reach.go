@@ -13,9 +13,12 @@
 //
 //	direct     container addresses, epmd inside the container
 //	published  published ports (DistPortLabel names the port)
-//	auto       published for Docker Desktop, rootless and remote daemons,
-//	           and for networks whose container addresses this host does
-//	           not reach (probed); else direct (the default)
+//	tunnel     SSH tunnels to container addresses (tunnel.go); for a
+//	           daemon reached over SSH only
+//	auto       tunnel for a daemon reached over SSH (DOCKER_HOST ssh://),
+//	           published for Docker Desktop, rootless and other remote
+//	           daemons, and for networks whose container addresses this
+//	           host does not reach (probed); else direct (the default)
 //
 // A binding on all interfaces is reached at this host's loopback address,
 // or at the daemon's host for a remote daemon (DOCKER_HOST tcp:// or
@@ -67,10 +70,10 @@ func ParseMode(s string) (Mode, error) {
 	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
 	case "":
 		return Auto, nil
-	case Auto, Direct, Published:
+	case Auto, Direct, Published, Tunnel:
 		return m, nil
 	}
-	return "", fmt.Errorf("%s=%q: not one of auto, direct, published", EnvMode, s)
+	return "", fmt.Errorf("%s=%q: not one of auto, direct, published, tunnel", EnvMode, s)
 }
 
 // Decision is how containers are reached, and why.
@@ -228,6 +231,9 @@ func (d *Decider) Settle(ctx context.Context) {
 }
 
 func (d *Decider) decide(ctx context.Context) (Decision, error) {
+	if dec, ok := tunnelled(d.Mode, d.DockerHost); ok {
+		return dec, nil
+	}
 	var dec Decision
 	if h := RemoteHost(d.DockerHost); h != "" {
 		addr, err := d.lookup(ctx, h)
@@ -363,7 +369,7 @@ func (d *Decider) Known(m resolve.Match, fam wire.Family) (w Way, ok bool) {
 // is not routed from its node at its overlay address: the node reaches it
 // on docker_gwbridge, where only such containers have endpoints.
 func overlayCandidate(dec Decision, m resolve.Match, fam wire.Family) bool {
-	return dec.Mode != Published && m.Network != "host" && fam == wire.Inet
+	return dec.Mode != Published && dec.Mode != Tunnel && m.Network != "host" && fam == wire.Inet
 }
 
 // gatewayWay is the way to m at its docker_gwbridge address gw.
@@ -429,6 +435,9 @@ type Way struct {
 // under a decision whose Mode is Direct or Published (Auto counts as
 // Direct: Decider.Way decides it per network).
 func (dec Decision) WayOf(p PublishedPorts, fam wire.Family) Way {
+	if dec.Mode == Tunnel {
+		return Way{Mode: Tunnel}
+	}
 	if dec.Mode != Published {
 		return Way{Mode: Direct}
 	}
@@ -440,6 +449,8 @@ func (dec Decision) WayOf(p PublishedPorts, fam wire.Family) Way {
 // "not published: ...".
 func (w Way) String() string {
 	switch {
+	case w.Mode == Tunnel:
+		return "tunnel"
 	case w.Mode != Published:
 		return "direct"
 	case w.Err != nil:

@@ -215,7 +215,7 @@ func TestReachable(t *testing.T) {
 }
 
 func TestDecideRemoteName(t *testing.T) {
-	d := &Decider{Mode: Auto, DockerHost: "ssh://me@build.example",
+	d := &Decider{Mode: Auto, DockerHost: "tcp://build.example:2376",
 		LookupHost: func(context.Context, string) ([]netip.Addr, error) {
 			return []netip.Addr{netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("192.0.2.9")}, nil
 		}}
