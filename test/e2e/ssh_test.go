@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,9 +77,10 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 	t.Run("doctor", func(t *testing.T) {
 		// Its exit status also tells of other containers on this daemon.
 		out, _ := s.runErr(t, nil, filepath.Join(root, "priv", "epmd-docker"), "doctor")
-		for _, want := range []string{"ok    docker reachable", "daemon reached over SSH", "ok    reached via          SSH tunnels"} {
-			if !strings.Contains(out, want) {
-				t.Fatalf("doctor over SSH does not say %q:\n%s", want, out)
+		// Column widths follow the statuses shown: match words, not spaces.
+		for _, want := range []string{`(?m)^ok +docker reachable `, `daemon reached over SSH`, `(?m)^ok +reached via +SSH tunnels`} {
+			if !regexp.MustCompile(want).MatchString(out) {
+				t.Fatalf("doctor over SSH does not match %q:\n%s", want, out)
 			}
 		}
 	})
