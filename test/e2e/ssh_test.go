@@ -429,7 +429,6 @@ func rejectForUID(t *testing.T, uid, subnet string) {
 	})
 }
 
-
 // killUID ends the processes a test user still runs, each by its pid.
 func killUID(uid string) {
 	eachProc("status", func(p int, status string) {
