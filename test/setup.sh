@@ -40,19 +40,15 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   log "installing ${need[*]}"
   apt-get update -qq
-  # A policy-rc.d that exits 101 keeps packages (rabbitmq-server) from
-  # starting their services: the tests run brokers in containers.
+  # No service may start from the install: rabbitmq-server's would run a
+  # broker on the host, openssh-server's would listen on every interface
+  # (the tests run their own). policy-rc.d, Debian's switch for that, is
+  # put in place for the install unless one is there already.
   policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     policy=/usr/sbin/policy-rc.d
-  # No service may start from the install: openssh-server's would listen
-  # on every interface. policy-rc.d (Debian's switch for that) is put in
-  # place for the install unless one is there already.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
