@@ -266,9 +266,7 @@ func (c *Conn) startMaster() (*master, error) {
 	m := &master{stderr: &lockedBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command("ssh", args...)
 	m.cmd.Stdin, m.cmd.Stdout, m.cmd.Stderr = nil, nil, m.stderr
-	// Its own session, so that a terminal's signals reach ssh only
-	// through us; and gone with this process.
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGTERM}
+	m.cmd.SysProcAttr = masterAttr()
 	_ = os.Remove(c.ctl) // a socket left by a master that died
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ssh %s: %w: cannot run ssh: %v", c.Server(), wire.ErrUnavailable, err)
