@@ -53,6 +53,11 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 	if got := a.RPCNode(c.Node); got != atom(c.Node) {
 		t.Fatalf("rpc to %s = %s", c.Node, got)
 	}
+	// nodes/0 finds it through the same tunnels: the admin's user cannot
+	// reach the container's epmd any other way.
+	if got := a.Eval("epmd_docker:nodes()", 30*time.Second); !strings.Contains(got, atom(c.Node)) {
+		t.Fatalf("epmd_docker:nodes() over SSH = %s, want it to hold %s", got, c.Node)
+	}
 
 	// The tunnel's local end serves the admin's user only: this test runs
 	// as root, whose connection is closed without a word.
