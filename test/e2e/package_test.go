@@ -230,8 +230,12 @@ func TestPackage(t *testing.T) {
 	fi, err := os.Stat(pkg + ".tar.gz")
 	must(t, err)
 	t.Logf("%s: %d bytes", filepath.Base(pkg)+".tar.gz", fi.Size())
-	if fi.Size() > 16<<20 {
-		t.Errorf("the package is %d bytes, over hex's 16 MiB", fi.Size())
+	// Since the SSH and context support (github.com/docker/cli) the four
+	// helpers make it about 17 MB, over hex.pm's 16 MiB: publishing needs
+	// the helpers split out (README, Install). What is checked here is
+	// that nothing unstripped or unexpected slipped in.
+	if fi.Size() > 24<<20 {
+		t.Errorf("the package is %d bytes: more than four stripped helpers and the sources", fi.Size())
 	}
 
 	unpacked := t.TempDir()

@@ -348,6 +348,13 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 		return []check{addrs, epmds}
 	}
 
+	// In auto mode a container whose network does not answer from here is
+	// reached through its published port: found, but not at its address.
+	var notHere map[string]reach.Way
+	if d.decider != nil && d.decider.Mode == reach.Auto {
+		_, notHere, _ = ways(ctx, d.decider, r)
+	}
+
 	var probed, unreachable []string
 	var withNodes, silent, empty []string
 	var erlangs int
@@ -372,7 +379,7 @@ func (d *doctor) containers(ctx context.Context, api *docker.Client, r *resolve.
 			continue
 		}
 		probed = append(probed, label)
-		if e.EPMD == epmdUnreachable {
+		if e.EPMD == epmdUnreachable || notHere[e.ID].Mode == reach.Published {
 			unreachable = append(unreachable, e.ID)
 		}
 		switch {
