@@ -30,7 +30,7 @@ func (d *Decider) reachable(ctx context.Context, m resolve.Match) bool {
 		d.mu.Unlock()
 		return v.reachable
 	}
-	done := d.probeLocked(m.Network, m.Addr)
+	done := d.probeLocked(m.Network, probeAddr(m))
 	d.mu.Unlock()
 	if ok {
 		// A stale verdict stands until the new probe has spoken.
@@ -44,6 +44,20 @@ func (d *Decider) reachable(ctx context.Context, m resolve.Match) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.verdicts[m.Network].reachable
+}
+
+// probeAddr is the address probed for m's network: its IPv4 address there
+// when it has one, since a new IPv6 address stays tentative (unusable) for
+// a moment, and the verdict holds for the network, whatever the family.
+func probeAddr(m resolve.Match) netip.Addr {
+	if m.Addr.Is6() {
+		for _, n := range m.Networks {
+			if n.Name == m.Network && n.IPv4.IsValid() {
+				return n.IPv4
+			}
+		}
+	}
+	return m.Addr
 }
 
 // alwaysReachable tells whether m needs no probe: on the host's network,

@@ -135,9 +135,10 @@ const (
 	InfoTimeout = 10 * time.Second
 	// infoRetry is how long after a failed /info it is asked again.
 	infoRetry = 5 * time.Second
-	// gatewayTTL is how long the docker_gwbridge addresses stand for a
-	// container that has none there.
-	gatewayTTL = 2 * time.Second
+	// gatewayMissTTL is how old the docker_gwbridge addresses may be when
+	// a container that is not a Swarm task is missing from them: it may
+	// have been attached to an attachable overlay since.
+	gatewayMissTTL = 200 * time.Millisecond
 	// maxVerdicts bounds the verdicts kept, one per network.
 	maxVerdicts = 1024
 )
@@ -348,7 +349,7 @@ func (d *Decider) Known(m resolve.Match, fam wire.Family) (w Way, ok bool) {
 			d.used = true
 			return gatewayWay(m, gw), true
 		}
-		if m.Labels[SwarmTaskLabel] != "" || time.Since(d.gatewaysAt) >= gatewayTTL {
+		if m.Labels[SwarmTaskLabel] != "" || time.Since(d.gatewaysAt) >= gatewayMissTTL {
 			return Way{}, false
 		}
 	}

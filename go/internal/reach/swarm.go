@@ -145,7 +145,7 @@ func remoteTasks(tasks []docker.Task, host string) []docker.Task {
 
 // gateway returns container id's docker_gwbridge address. The addresses
 // are asked of the daemon again when id is not among them, at once for a
-// Swarm task (a new one), at most every gatewayTTL for other containers,
+// Swarm task (a new one), at most every gatewayMissTTL for other containers,
 // which mostly have none.
 func (d *Decider) gateway(ctx context.Context, id string, task bool) (netip.Addr, bool) {
 	if d.Gateways == nil {
@@ -153,7 +153,7 @@ func (d *Decider) gateway(ctx context.Context, id string, task bool) (netip.Addr
 	}
 	d.mu.Lock()
 	gw, ok := d.gateways[id]
-	fresh := time.Since(d.gatewaysAt) < gatewayTTL
+	fresh := time.Since(d.gatewaysAt) < gatewayMissTTL
 	d.mu.Unlock()
 	if ok || fresh && !task {
 		return gw, ok
