@@ -855,7 +855,8 @@ unavailable(Failures, #state{told = Told} = State0) ->
                          os_pid = undefined, path = undefined,
                          buffer = <<>>,
                          untold = [F || F <- Failures,
-                                        not lists:member(F, Told)]},
+                                        not lists:any(fun(T) -> same_failure(F, T) end,
+                                                      Told)]},
     case lists:any(fun refused/1, Failures) of
         true -> cancel_reopen(State);
         false -> reopen_after(?MAX_BACKOFF, State)
@@ -865,6 +866,18 @@ refused({_Path, {fatal, _}}) -> true;
 refused({_Path, config}) -> true;
 refused({_Path, {protocol, _, _}}) -> true;
 refused(_) -> false.
+
+%% Whether failure F was told already as T: a program that cannot be run is
+%% told once, however the exec failed this time (an errno, or an exit before
+%% answering when a request was written first); a refusal again only when it
+%% says something else (another setting, another protocol).
+same_failure({Path, _} = F, {Path, _} = T) ->
+    case refused(F) orelse refused(T) of
+        true -> F =:= T;
+        false -> true
+    end;
+same_failure(_, _) ->
+    false.
 
 %% A missing helper is logged once, at the first request it fails, not when
 %% the port is first opened: during boot the log line would be printed twice
