@@ -1,0 +1,3 @@
+module epmd-docker-k8s/pause
+
+go 1.24
