@@ -5,6 +5,7 @@
 #   make demo     set up, start a demo container node, open a remote shell
 #   make test     set up (packages, dockerd, test image) and run every test
 #   make test-matrix  the core scenarios on OTP 23, 25, 27 and 29 (MATRIX=...)
+#   make test-k8s the Kubernetes tests, on a cluster built and started here
 #   make bench    benchmarks, printed as a Markdown table
 #   make check    gofmt, go vet, xref, dialyzer
 #   make dist     static helpers for Linux and macOS in priv/OS-ARCH/, and SHA256SUMS
@@ -43,7 +44,7 @@ BEAMS   := $(patsubst erlang/src/%.erl,ebin/%.beam,$(ERL_SRC))
 
 export EPMD_DOCKER_TEST_IMAGE ?= epmd-docker-test:latest
 
-.PHONY: all setup test test-go test-eunit test-e2e test-matrix demo bench check clean dist package
+.PHONY: all setup test test-go test-eunit test-e2e test-matrix test-k8s demo bench check clean dist package
 
 # Prebuilt helpers win over priv/epmd-docker on the Erlang side, so the
 # ones that exist are rebuilt with it when the sources change.
@@ -115,6 +116,12 @@ MATRIX ?= 23 25 27 29
 test-matrix: setup all
 	test/matrix/build-image.sh $(MATRIX)
 	EPMD_DOCKER_MATRIX="$(MATRIX)" $(GO) test -count=1 -timeout=40m -v -run '^TestMatrix$$' ./test/e2e/
+
+# A single-node Kubernetes built from the Go module proxy (about 6 minutes
+# the first time on a machine, then reused from /var/cache/epmd-docker-k8s),
+# started with its own containerd and bridge, and stopped afterwards.
+test-k8s: setup all dist
+	test/k8s/run.sh
 
 demo: setup all
 	test/demo.sh

@@ -123,8 +123,9 @@
 
 -type options() :: #{name => atom() | none,
                      helper => file:filename(),
-                     network => string()}.
--type status() :: starting | up | down | unavailable.
+                     network => string(),
+                     open => eager | lazy}.
+-type status() :: idle | starting | up | down | unavailable.
 %% A program that could not be run and why; {none, no_helper} when there
 %% was no program to try.
 -type failure() :: {file:filename(), term()} | {none, no_helper}.
@@ -183,15 +184,19 @@
 
 %% Starting and stopping
 
-%% The port owner for this node, registered as epmd_docker_helper.
+%% The port owner for this node, registered as epmd_docker_helper, as
+%% net_sup starts it: the helper is run at the first request, not at boot,
+%% so that a node that never looks up a container pays nothing for it and
+%% boot does not share the cores with the helper's start.
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
-    start_link(#{}).
+    start_link(#{open => lazy}).
 
 %% Options are for tests and embedding: name (none for an unregistered
-%% owner, whose table callers do not read), helper (the program to run)
-%% and network (EPMD_DOCKER_NETWORK for the helper). Unset options come
-%% from flags and the environment.
+%% owner, whose table callers do not read), helper (the program to run),
+%% network (EPMD_DOCKER_NETWORK for the helper) and open (eager, the
+%% default here, runs the helper at once; lazy at the first request).
+%% Unset options come from flags and the environment.
 -spec start_link(options()) -> {ok, pid()} | ignore | {error, term()}.
 start_link(Options) ->
     case maps:get(name, Options, ?MODULE) of
@@ -289,7 +294,7 @@ status(Server) ->
 
 %% gen_server callbacks
 
--spec init(options()) -> {ok, #state{}, {continue, open}}.
+-spec init(options()) -> {ok, #state{}} | {ok, #state{}, {continue, open}}.
 init(Options) ->
     %% Linked to the port: a port that dies must become a message, not our
     %% death.
@@ -305,9 +310,12 @@ init(Options) ->
     Timeout = configured_timeout(),
     Table = new_table(maps:get(name, Options, ?MODULE)),
     true = ets:insert(Table, {?SETTINGS, Timeout}),
-    {ok, #state{helper = Helper, network = Network, timeout = Timeout,
-                ttl = ttl(env("EPMD_DOCKER_TTL")), table = Table},
-     {continue, open}}.
+    State = #state{helper = Helper, network = Network, timeout = Timeout,
+                   ttl = ttl(env("EPMD_DOCKER_TTL")), table = Table},
+    case maps:get(open, Options, eager) of
+        lazy -> {ok, State#state{status = idle}};
+        _ -> {ok, State, {continue, open}}
+    end.
 
 -spec handle_continue(open, #state{}) -> {noreply, #state{}}.
 handle_continue(open, State) ->
@@ -447,7 +455,7 @@ handle_request(Command, Timeout, From, State0) ->
         {ok, Answer} ->
             {reply, Answer, State0};
         miss ->
-            State = maybe_retry(State0),
+            State = maybe_retry(open_if_idle(State0)),
             case State#state.status of
                 up when State#state.unresponsive ->
                     {reply, {error, unresponsive}, State};
@@ -462,6 +470,12 @@ handle_request(Command, Timeout, From, State0) ->
                     {reply, {error, helper_down}, State}
             end
     end.
+
+%% A lazy owner runs its helper for the first request.
+open_if_idle(#state{status = idle} = State) ->
+    open(State);
+open_if_idle(State) ->
+    State.
 
 %% A helper that was missing may have been built since: try again on demand,
 %% but not more than once a second.
