@@ -321,14 +321,16 @@ func ecoRequireHelper(t *testing.T, dep, rel string) {
 
 // helperUsed and exHelperUsed are an Erlang and an Elixir expression that
 // is true when the helper the port owner runs is the dependency's rel (the
-// shells print a short answer; a path would be wrapped).
+// shells print a short answer; a path would be wrapped). The ping runs
+// the helper if nothing has yet: the owner net_sup starts runs it at the
+// first request.
 func helperUsed(rel string) string {
-	return fmt.Sprintf("lists:suffix(%s, maps:get(path, epmd_docker_helper:status(epmd_docker_helper)))",
+	return fmt.Sprintf("begin _ = epmd_docker_helper:request(ping), lists:suffix(%s, maps:get(path, epmd_docker_helper:status(epmd_docker_helper))) end",
 		strconv.Quote("/epmd_docker/"+rel))
 }
 
 func exHelperUsed(rel string) string {
-	return fmt.Sprintf("String.ends_with?(List.to_string(:epmd_docker_helper.status(:epmd_docker_helper).path), %s)",
+	return fmt.Sprintf("(:epmd_docker_helper.request(:ping); String.ends_with?(List.to_string(:epmd_docker_helper.status(:epmd_docker_helper).path), %s))",
 		strconv.Quote("/epmd_docker/"+rel))
 }
 

@@ -384,10 +384,11 @@ func nodeWatchEvents(t *testing.T, a *Admin) string {
 	return a.Eval("fault_watch ! {get, self()}, receive {watch, E} -> E after 5000 -> no_answer end", 10*time.Second)
 }
 
-// helperOSPid is the OS process ID of the admin node's helper.
+// helperOSPid is the OS process ID of the admin node's helper, which a
+// ping runs if nothing has yet (the owner runs it at the first request).
 func helperOSPid(t *testing.T, a *Admin) int {
 	t.Helper()
-	got := waitEval(t, a, "maps:get(os_pid, epmd_docker_helper:status(epmd_docker_helper))", 10*time.Second,
+	got := waitEval(t, a, "begin _ = epmd_docker_helper:request(ping), maps:get(os_pid, epmd_docker_helper:status(epmd_docker_helper)) end", 10*time.Second,
 		func(s string) bool { _, err := strconv.Atoi(s); return err == nil })
 	pid, _ := strconv.Atoi(got)
 	return pid
