@@ -70,6 +70,7 @@
 -export_type([options/0]).
 
 -include_lib("kernel/include/logger.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -define(DEFAULT_TIMEOUT, 2000).
 -define(MAX_TIMEOUT, 60000).
@@ -513,8 +514,14 @@ send(Command, Timeout, Waiter, State) ->
         false ->
             Frame = epmd_docker_wire:encode(Tag, Command),
             %% {packet,4} by hand: see handle_data/2.
+            %% A write to a port that is going away (it raised) is owed
+            %% like one that went through: the port's exit message follows,
+            %% and port_down/2 tells the waiters what it means (a helper
+            %% that could not start at all is unavailable, not down).
             case write_port(Port, [<<(byte_size(Frame)):32>>, Frame]) of
-                true ->
+                false ->
+                    {error, overloaded, State};
+                _WrittenOrClosing ->
                     Timer = erlang:start_timer(Timeout, self(),
                                                {request_timeout, Tag}),
                     Entry = #pending{waiters = [Waiter], command = Command,
@@ -529,12 +536,7 @@ send(Command, Timeout, Waiter, State) ->
                            end,
                     {ok, State#state{tag = (Tag + 1) band 16#FFFFFFFF,
                                      pending = Pending#{Tag => Entry},
-                                     inflight = Joinable, owed_since = Owed}};
-                false ->
-                    {error, overloaded, State};
-                {'EXIT', _} ->
-                    %% The port is going away; its exit message follows.
-                    {error, helper_down, State}
+                                     inflight = Joinable, owed_since = Owed}}
             end
     end.
 
@@ -929,10 +931,18 @@ port_options(Network, Timeout) ->
      {busy_limits_port, disabled},
      {env, [{"EPMD_DOCKER_TIMEOUT", integer_to_list(Timeout)} | Net]}].
 
+%% The requests it owed are told helper_down, or helper_unavailable when
+%% it could not run at all (a request written to a helper that then failed
+%% to start: the first one, when the owner runs it on demand).
 port_down(Why, #state{pending = Pending} = State0) ->
+    CannotRun = cannot_run(Why, State0),
+    Answer = case CannotRun of
+                 {true, _} -> {error, helper_unavailable};
+                 false -> {error, helper_down}
+             end,
     lists:foreach(fun(#pending{waiters = Waiters, timer = Timer}) ->
                           cancel_timer(Timer),
-                          [gen_server:reply(W, {error, helper_down})
+                          [gen_server:reply(W, Answer)
                            || W <- Waiters, is_tuple(W)]
                   end, maps:values(Pending)),
     cancel_timer(State0#state.probe),
@@ -943,7 +953,7 @@ port_down(Why, #state{pending = Pending} = State0) ->
                                        probe = undefined, handshake = due,
                                        owed_since = undefined,
                                        protocol = undefined},
-    case cannot_run(Why, State) of
+    case CannotRun of
         {true, Reason} ->
             Failure = {State#state.path, Reason},
             Unavailable = unavailable([Failure], State),
@@ -980,7 +990,7 @@ exec_failed(Why, #state{answered = false} = State) ->
                  %% error.
                  {exit_status, 8} -> enoexec;
                  {exit_status, 13} -> eacces;
-                 epipe -> stopped_at_start;
+                 epipe -> why_not_started(State#state.path);
                  _ -> undefined
              end,
     case Reason =/= undefined andalso
@@ -990,6 +1000,34 @@ exec_failed(Why, #state{answered = false} = State) ->
     end;
 exec_failed(_Why, _State) ->
     false.
+
+%% Why a program whose port failed (epipe) before it answered could not
+%% have started, found after the fact: a request written at once (the
+%% first one, when the helper is run on demand) turns an exec failure
+%% into epipe, and its errno is lost. Only on this failure path, never at
+%% boot: it reads the file.
+why_not_started(Path) ->
+    try file:read_file_info(Path) of
+        {ok, #file_info{type = directory}} -> eacces;
+        {ok, #file_info{type = regular, mode = Mode}} when Mode band 8#111 =:= 0 -> eacces;
+        {ok, #file_info{type = regular}} ->
+            case file:open(Path, [read, binary, raw]) of
+                {ok, F} ->
+                    Head = file:read(F, 4),
+                    _ = file:close(F),
+                    case Head of
+                        {ok, <<16#7f, "ELF">>} -> stopped_at_start;
+                        {ok, <<"#!", _/binary>>} -> stopped_at_start;
+                        _ -> enoexec
+                    end;
+                {error, Reason} ->
+                    Reason
+            end;
+        {error, Reason} -> Reason;
+        _ -> stopped_at_start
+    catch
+        error:_ -> stopped_at_start
+    end.
 
 %% A helper that found its input corrupt (exit status 65) is restarted at
 %% once: it was not failing, the stream was; anything else with backoff.
