@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make test-k8s: builds the test cluster (once per machine), brings it up,
 # runs the Kubernetes end-to-end tests (test/e2e, TestKube*) against it,
-# and stops it, also on failure or interruption.
+# and stops it, also on failure or interruption. A cluster that is already
+# running (`test/k8s/cluster.sh up`, while working on the tests) is used as
+# it is and left running.
 #
 # Pods are on the cluster's own bridge; a REJECT rule for each of the
 # cluster's subnets on the default route's interface keeps anything meant
@@ -16,9 +18,14 @@ export PATH=/usr/local/go/bin:$PATH
 
 dev=$(ip route show default | awk '/default/ {for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
 rules=()
+ours=1
+if [ -f "$R/kube-apiserver.pid" ] && kill -0 "$(cat "$R/kube-apiserver.pid")" 2>/dev/null; then
+  phase "using the cluster already running from $S"
+  ours=
+fi
 cleanup() {
   local rc=$?
-  "$here/cluster.sh" down || true
+  [ -z "$ours" ] || "$here/cluster.sh" down || true
   local r
   for r in "${rules[@]}"; do iptables -D OUTPUT -o "$dev" -d "$r" -j REJECT 2>/dev/null || true; done
   exit $rc
@@ -32,7 +39,7 @@ if [ -n "$dev" ]; then
   done
 fi
 
-"$here/cluster.sh" up
+[ -z "$ours" ] || "$here/cluster.sh" up
 cd "$root"
 KUBECONFIG=$KUBECONFIG_ADMIN EPMD_DOCKER_K8S=1 EPMD_DOCKER_K8S_BIN=$B \
   go test -count=1 -timeout=30m -v -run "${EPMD_DOCKER_K8S_RUN:-^TestKube}" ./test/e2e/
