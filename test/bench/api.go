@@ -71,7 +71,7 @@ func (a *rawAPI) get(ctx context.Context, path string) ([]byte, error) {
 }
 
 // time runs n requests of path(i), each timed.
-func (a *rawAPI) time(ctx context.Context, n int, path func(i int) string) ([]time.Duration, error) {
+func (a *rawAPI) time(ctx context.Context, n int, path func(i int) string) (series, error) {
 	out := make([]time.Duration, 0, n)
 	for i := range n {
 		t0 := time.Now()
@@ -80,7 +80,7 @@ func (a *rawAPI) time(ctx context.Context, n int, path func(i int) string) ([]ti
 		}
 		out = append(out, time.Since(t0))
 	}
-	return out, nil
+	return newSeries(out), nil
 }
 
 // serverVersion is the daemon's version and its API version.

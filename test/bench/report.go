@@ -123,7 +123,7 @@ func report(r *results) string {
 		times(r.setMiss.median(), r.rawInspect.median(), "2d"))
 	row("2b", fmt.Sprintf("Cold miss that lists: `epmd_docker:resolve/1` of a name no container has (one list of %d+ containers)", n), r.roundMiss,
 		times(r.roundMiss.median(), r.rawList.median(), "2e"))
-	row("2c", fmt.Sprintf("First lookup in a node just started, timed in the node (its helper started at boot: list and %d+ inspects)", n), r.first, "")
+	row("2c", fmt.Sprintf("First lookup in a node just started, timed in the node (the helper run by that lookup: its start, a list and %d+ inspects)", n), r.first, "")
 	row("2d", "One Docker API inspect, raw HTTP on the unix socket (Go)", r.rawInspect, "")
 	row("2e", fmt.Sprintf("One Docker API container list, %d+ running, raw (Go)", n), r.rawList, "")
 	row("3a", "`net_kernel:connect_node/1` to a container node, epmd_docker (then disconnect)", r.connDocker,
@@ -131,7 +131,7 @@ func report(r *results) string {
 	row("3b", "Same node, `ERL_INETRC` hosts file", r.connHosts, "")
 	row("3c", "Same node, shell-out module of 1b", r.connShell, pctOver(r.connShell.median(), r.connHosts.median(), "3b"))
 	row("4a", "`erl -sname … -eval 'halt()'`: plain named node, exec to exit", r.startPlain, "")
-	row("4b", "Same with `-epmd_module epmd_docker`", r.startDocker, msOver(r.startDocker.median(), r.startPlain.median(), "4a"))
+	row("4b", "Same with `-epmd_module epmd_docker` (the helper is not run: no lookup)", r.startDocker, msOver(r.startDocker.median(), r.startPlain.median(), "4a"))
 	row("4c", "Same, halting after its first container lookup", r.startFirst, msOver(r.startFirst.median(), r.startPlain.median(), "4a"))
 	ids := "abcdefghijkl"
 	for i, c := range r.cluster {

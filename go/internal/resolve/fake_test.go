@@ -91,6 +91,7 @@ type fakeAPI struct {
 	subs    chan *fakeStream // every subscription, for the test to drive
 	current atomic.Pointer[fakeStream]
 	subErr  error // if set, subscriptions fail at once
+	subGate chan struct{} // if set, Events waits for it to close
 }
 
 type fakeStream struct {
@@ -174,6 +175,9 @@ func (f *fakeAPI) Inspect(ctx context.Context, id string) (docker.Details, error
 }
 
 func (f *fakeAPI) Events(ctx context.Context) (<-chan docker.Event, <-chan error) {
+	if f.subGate != nil {
+		<-f.subGate
+	}
 	s := &fakeStream{events: make(chan docker.Event), errs: make(chan error, 1)}
 	f.mu.Lock()
 	if f.subErr != nil {

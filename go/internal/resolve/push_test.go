@@ -180,3 +180,50 @@ func TestResyncFailureIsDown(t *testing.T) {
 	f.mu.Unlock()
 	expectPush(t, pushes, wire.StreamDown())
 }
+
+// TestFirstLookupOneRound: a lookup that arrives while Watch is still
+// opening its first event stream (in port mode, the lookup that ran the
+// helper) waits for the subscription, and joins the round that the
+// opening starts: one list, not two (before, the first answer waited for
+// a round of its own while the opening's round listed and inspected
+// everything again).
+func TestFirstLookupOneRound(t *testing.T) {
+	f := newFake(cWeb, cDB)
+	f.subGate = make(chan struct{})
+	r := New(f, Config{TTL: time.Hour, NegativeTTL: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Watch(ctx, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Watch has begun to subscribe; the fake holds the subscription
+	// until the gate opens.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		opening := r.opening != nil
+		r.mu.Unlock()
+		if opening {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not begin to subscribe")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := make(chan string, 1)
+	go func() {
+		a, err := r.Resolve(context.Background(), "web", wire.Inet)
+		got <- fmt.Sprint(a, " ", err)
+	}()
+	// Give the lookup time to start a round of its own, as it did.
+	time.Sleep(50 * time.Millisecond)
+	close(f.subGate)
+	waitSub(t, f)
+	if a := <-got; a != "172.17.0.2 <nil>" {
+		t.Fatalf("resolve web = %s, want 172.17.0.2", a)
+	}
+	settle(t, r)
+	if n := f.lists.Load(); n != 1 {
+		t.Errorf("%d lists for the first lookup and the stream's opening, want 1", n)
+	}
+}

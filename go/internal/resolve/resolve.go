@@ -236,6 +236,9 @@ type Resolver struct {
 	gen    uint64
 	live   bool   // an event stream is open
 	flight *round // the round in progress, if any
+	// opening is closed when Watch's first subscription is answered or
+	// refused; nil when there is none to wait for (see awaitStream).
+	opening chan struct{}
 	// view is the container set (see the package comment); nil when
 	// there is none to trust. pending holds the containers taken out of
 	// it by an event whose patch is not in yet.

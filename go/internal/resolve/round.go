@@ -26,6 +26,7 @@ type round struct {
 // fetch returns the running containers as of now, joining the round in
 // progress if one started since the last invalidation.
 func (r *Resolver) fetch(ctx context.Context) (*round, error) {
+	r.awaitStream(ctx)
 	r.mu.Lock()
 	rd := r.startLocked(ctx)
 	r.mu.Unlock()
@@ -35,6 +36,36 @@ func (r *Resolver) fetch(ctx context.Context) (*round, error) {
 		return rd, rd.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// awaitStream holds a lookup that arrives while Watch opens its first event
+// stream (a helper run by that very lookup) until the daemon has answered
+// the subscription, for at most openingWait. A round started before then
+// could not be kept, and the opening starts a round of its own: the first
+// answer would wait for two rounds of list and inspects, each slowing the
+// other, rather than one.
+func (r *Resolver) awaitStream(ctx context.Context) {
+	r.mu.Lock()
+	opening := r.opening
+	r.mu.Unlock()
+	if opening == nil {
+		return
+	}
+	t := time.NewTimer(openingWait)
+	defer t.Stop()
+	select {
+	case <-opening:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// openedLocked ends the wait of awaitStream, once. r.mu must be held.
+func (r *Resolver) openedLocked() {
+	if r.opening != nil {
+		close(r.opening)
+		r.opening = nil
 	}
 }
 

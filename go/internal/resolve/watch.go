@@ -14,6 +14,10 @@ import (
 // the daemon is away.
 const (
 	minBackoff = 100 * time.Millisecond
+	// openingWait bounds how long a lookup waits for the first
+	// subscription (see awaitStream); a local daemon answers in a
+	// millisecond or two.
+	openingWait = 250 * time.Millisecond
 	maxBackoff = 5 * time.Second
 	// stableAfter is how long a stream must have lasted for the next
 	// break to count as a new outage (backoff reset, logged as a warning).
@@ -36,6 +40,9 @@ func (r *Resolver) Watch(ctx context.Context, push func(wire.Push)) error {
 		r.mu.Unlock()
 		go r.pushing(ctx, push)
 	}
+	r.mu.Lock()
+	r.opening = make(chan struct{})
+	r.mu.Unlock()
 	delay := minBackoff
 	outage := false
 	for {
@@ -43,6 +50,9 @@ func (r *Resolver) Watch(ctx context.Context, push func(wire.Push)) error {
 		var err error
 		select {
 		case err = <-errs:
+			r.mu.Lock()
+			r.openedLocked()
+			r.mu.Unlock()
 			// Refused at once (daemon down): never counted as live.
 			if err == nil {
 				err = errors.New("docker event stream ended")
@@ -150,6 +160,7 @@ func (r *Resolver) setLive(live bool) {
 	defer r.mu.Unlock()
 	r.invalidateLocked("", true)
 	r.live = live
+	r.openedLocked()
 	if live {
 		// {stream, up} once this round is in.
 		r.liveGen = r.gen
