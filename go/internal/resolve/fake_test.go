@@ -90,7 +90,7 @@ type fakeAPI struct {
 
 	subs    chan *fakeStream // every subscription, for the test to drive
 	current atomic.Pointer[fakeStream]
-	subErr  error // if set, subscriptions fail at once
+	subErr  error         // if set, subscriptions fail at once
 	subGate chan struct{} // if set, Events waits for it to close
 }
 

@@ -18,7 +18,7 @@ const (
 	// subscription (see awaitStream); a local daemon answers in a
 	// millisecond or two.
 	openingWait = 250 * time.Millisecond
-	maxBackoff = 5 * time.Second
+	maxBackoff  = 5 * time.Second
 	// stableAfter is how long a stream must have lasted for the next
 	// break to count as a new outage (backoff reset, logged as a warning).
 	stableAfter = time.Second
