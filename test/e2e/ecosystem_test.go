@@ -556,7 +556,7 @@ func ecoRun(t *testing.T, dir string, env []string, timeout time.Duration, name 
 // is closed when the command exits.
 func ecoStart(t *testing.T, dir string, env []string, name string, args ...string) <-chan struct{} {
 	t.Helper()
-	var out ecoOutput
+	var out lockedBuffer
 	cmd := ecoCommand(context.Background(), dir, env, name, args...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -588,23 +588,6 @@ func ecoWaitExit(t *testing.T, done <-chan struct{}, what string, timeout time.D
 	case <-time.After(timeout):
 		t.Fatalf("%s still runs %v later", what, timeout)
 	}
-}
-
-type ecoOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *ecoOutput) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *ecoOutput) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ecoWaitFor polls check until it reports true, or fails the test with the

@@ -310,3 +310,130 @@ func atom(s string) string {
 	}
 	return "'" + s + "'"
 }
+
+// helperOSPid is the OS process ID of the admin node's helper.
+func helperOSPid(t *testing.T, a *Admin) int {
+	t.Helper()
+	got := waitEval(t, a, "maps:get(os_pid, epmd_docker_helper:status(epmd_docker_helper))", 10*time.Second,
+		func(s string) bool { _, err := strconv.Atoi(s); return err == nil })
+	pid, _ := strconv.Atoi(got)
+	return pid
+}
+
+// waitEval evaluates expr until ok accepts the answer, and returns it.
+func waitEval(t *testing.T, a *Admin, expr string, timeout time.Duration, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := a.Eval(expr, 10*time.Second)
+		if ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %s after %v\n%s", expr, got, timeout, a.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startPlainNode starts an ordinary node on this host, outside Docker, and
+// returns its name.
+func startPlainNode(t *testing.T) string {
+	t.Helper()
+	name := "plain" + randHex(3)
+	plain := exec.Command("erl", "-sname", name, "-setcookie", cookie, "-noshell", "-noinput")
+	if err := plain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Process.Kill(); _ = plain.Wait() })
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ = strings.Cut(host, ".")
+	return name + "@" + host
+}
+
+// runSleeper starts a container that only sleeps: enough to be resolved.
+func runSleeper(t testing.TB, args ...string) string {
+	t.Helper()
+	all := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}, args...)
+	all = append(all, image, "sleep", "3600")
+	id := docker(t, all...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	return id
+}
+
+// processRuns reports whether pid is a live process; a zombie has exited.
+func processRuns(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	s := string(b)
+	rest := s[strings.LastIndexByte(s, ')')+1:]
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// parentPid is pid's parent, or 0.
+func parentPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// erlIP prints an IPv4 address as an Erlang tuple.
+func erlIP(ip string) string {
+	return "{" + strings.ReplaceAll(strings.TrimSpace(ip), ".", ",") + "}"
+}
+
+// oneLine joins an expression written over several lines: the driver reads
+// one line per expression.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func matchingLines(out, sub string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, sub) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *lockedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lockedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
