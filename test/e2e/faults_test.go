@@ -147,22 +147,6 @@ func waitHelperUp(t *testing.T, a *Admin, old int) int {
 	return pid
 }
 
-// connectEventually connects to node, which may still be starting.
-func connectEventually(t *testing.T, a *Admin, node string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got := a.Connect(node)
-		if got == "true" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connect_node(%s) = %s, want true\n%s", node, got, a.Output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // waitGone waits for pid to exit.
 func waitGone(t *testing.T, pid int, timeout time.Duration) {
 	t.Helper()
@@ -170,20 +154,6 @@ func waitGone(t *testing.T, pid int, timeout time.Duration) {
 	for processRuns(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("process %d still runs after %v", pid, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// waitOutput waits for the node to print a line containing want: logger
-// prints after the call that logged has returned.
-func waitOutput(t *testing.T, a *Admin, want string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(a.Output(), want) {
-		if time.Now().After(deadline) {
-			t.Errorf("no line says %q within %v:\n%s", want, timeout, a.Output())
-			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

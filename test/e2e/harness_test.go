@@ -129,13 +129,20 @@ type nodeSpec struct {
 // node is registered with the epmd inside the container.
 func startNode(t testing.TB, spec nodeSpec) Container {
 	t.Helper()
+	return startNodeFrom(t, image, []string{"-v", "/usr:/usr:ro"}, spec)
+}
+
+// startNodeFrom is startNode with the image img and the `docker run`
+// options runArgs (mounts) before spec's.
+func startNodeFrom(t testing.TB, img string, runArgs []string, spec nodeSpec) Container {
+	t.Helper()
 	sname := spec.SName
 	if sname == "" {
 		sname = "app"
 	}
-	args := []string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}
+	args := append([]string{"run", "-d", "--label", label}, runArgs...)
 	args = append(args, spec.DockerArgs...)
-	args = append(args, image, "erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput")
+	args = append(args, img, "erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput")
 	args = append(args, spec.Extra...)
 	id := docker(t, args...)
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
@@ -208,6 +215,15 @@ func startAdminAs(t testing.TB, cred *syscall.Credential, env []string, extra ..
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
+	return driveAdmin(t, cmd, name, 20*time.Second, "")
+}
+
+// driveAdmin starts cmd, an admin node named name running e2e_driver (erl
+// on the host, or docker run of an image, named in where), and waits up to
+// timeout for its first answer, which also proves distribution came up
+// with our module.
+func driveAdmin(t testing.TB, cmd *exec.Cmd, name string, timeout time.Duration, where string) *Admin {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -216,15 +232,14 @@ func startAdminAs(t testing.TB, cred *syscall.Credential, env []string, extra ..
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting erl: %v", err)
+		t.Fatalf("starting %s: %v", filepath.Base(cmd.Path), err)
 	}
 	a := &Admin{t: t, cmd: cmd, stdin: stdin, result: map[int]chan string{}, Name: name}
 	go a.read(pr)
 	go func() { _ = cmd.Wait(); pw.Close() }()
 	t.Cleanup(a.Close)
-	// The first answer also proves distribution came up with our module.
-	if got := strings.Trim(a.Eval("node()", 20*time.Second), "'"); !strings.HasPrefix(got, name+"@") {
-		t.Fatalf("admin node did not start: node() = %s\noutput:\n%s", got, a.Output())
+	if got := strings.Trim(a.Eval("node()", timeout), "'"); !strings.HasPrefix(got, name+"@") {
+		t.Fatalf("admin node did not start%s: node() = %s\noutput:\n%s", where, got, a.Output())
 	}
 	return a
 }
@@ -436,4 +451,98 @@ func (s *lockedBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// connectEventually connects to node, which may still be starting.
+func connectEventually(t *testing.T, a *Admin, node string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := a.Connect(node)
+		if got == "true" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect_node(%s) = %s, want true\n%s", node, got, a.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startTerminal runs cmdline in a new tmux session, as in a person's
+// terminal, and returns the session, killed when the test ends. tmux runs
+// cmdline with its shell (see shellJoin); one argument more makes it a
+// program and its arguments.
+func startTerminal(t testing.TB, prefix string, cmdline ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is required (make test installs it)")
+	}
+	session := prefix + randHex(3)
+	args := append([]string{"new-session", "-d", "-s", session, "-x", "200", "-y", "50"}, cmdline...)
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+	return session
+}
+
+// remshInTerminal runs cmdline, a remote shell into node, in a terminal
+// (startTerminal), waits up to timeout for node's prompt, and checks, by
+// typing into it, that it evaluates on node, of OTP release.
+func remshInTerminal(t testing.TB, prefix, cmdline, node string, release int, timeout time.Duration) {
+	t.Helper()
+	session := startTerminal(t, prefix, cmdline)
+	waitScreen(t, session, "("+node+")1>", timeout)
+	typeLine(t, session, "{node(), erlang:system_info(otp_release), 6*7}.")
+	waitScreen(t, session, "{"+atom(node)+",\""+strconv.Itoa(release)+"\",42}", 15*time.Second)
+}
+
+// waitScreen waits until the tmux pane shows want.
+func waitScreen(t testing.TB, session, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var screen string
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
+		screen = string(out)
+		if strings.Contains(screen, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("terminal did not show %q within %v; screen:\n%s", want, timeout, screen)
+}
+
+func typeLine(t testing.TB, session, line string) {
+	t.Helper()
+	if out, err := exec.Command("tmux", "send-keys", "-t", session, "-l", line).CombinedOutput(); err != nil {
+		t.Fatalf("tmux send-keys: %v: %s", err, out)
+	}
+	if out, err := exec.Command("tmux", "send-keys", "-t", session, "Enter").CombinedOutput(); err != nil {
+		t.Fatalf("tmux send-keys: %v: %s", err, out)
+	}
+}
+
+// shellJoin quotes arguments for the shell tmux runs the command with.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// waitOutput waits for the node to print a line containing want: logger
+// prints after the call that logged has returned.
+func waitOutput(t *testing.T, a *Admin, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(a.Output(), want) {
+		if time.Now().After(deadline) {
+			t.Errorf("no line says %q within %v:\n%s", want, timeout, a.Output())
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
