@@ -145,6 +145,12 @@ const (
 	maxVerdicts = 1024
 )
 
+// GatewayAPI tells Swarm tasks' addresses on the node's docker_gwbridge;
+// *docker.Client implements it.
+type GatewayAPI interface {
+	Gateways(ctx context.Context) (map[string]netip.Addr, error)
+}
+
 // Decider decides how containers are reached and keeps the decision.
 //
 // The settings direct and published decide by themselves, and so does a
@@ -383,6 +389,32 @@ func gatewayWay(m resolve.Match, gw netip.Addr) Way {
 	}
 	return Way{Mode: Direct, Addr: gw, Why: fmt.Sprintf("%s: its %s address, as this node reaches it (%s's address %v is not routed here)",
 		what, docker.GatewayBridge, m.Network, m.Addr)}
+}
+
+// gateway returns container id's docker_gwbridge address. The addresses
+// are asked of the daemon again when id is not among them, at once for a
+// Swarm task (a new one), at most every gatewayMissTTL for other containers,
+// which mostly have none.
+func (d *Decider) gateway(ctx context.Context, id string, task bool) (netip.Addr, bool) {
+	if d.Gateways == nil {
+		return netip.Addr{}, false
+	}
+	d.mu.Lock()
+	gw, ok := d.gateways[id]
+	fresh := time.Since(d.gatewaysAt) < gatewayMissTTL
+	d.mu.Unlock()
+	if ok || fresh && !task {
+		return gw, ok
+	}
+	all, err := d.Gateways.Gateways(ctx)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	d.mu.Lock()
+	d.gateways, d.gatewaysAt = all, time.Now()
+	d.mu.Unlock()
+	gw, ok = all[id]
+	return gw, ok
 }
 
 // finish is the way to m under dec, with an Auto decision settled by
