@@ -629,12 +629,9 @@ func ecoTmux(t *testing.T, dir string, vars []string, name string, args ...strin
 // full, such as an Elixir node, named Name@HOSTNAME.
 func ecoStartNode(t *testing.T, dockerArgs []string, name string, command ...string) Container {
 	t.Helper()
-	args := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}, dockerArgs...)
-	id := docker(t, append(append(args, image), command...)...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c := runContainer(t, image, hostUsr(dockerArgs...), command...)
 	c.Node = name + "@" + c.Hostname
-	waitRegistered(t, id, name)
+	waitRegistered(t, c.ID, name)
 	return c
 }
 

@@ -129,7 +129,7 @@ type nodeSpec struct {
 // node is registered with the epmd inside the container.
 func startNode(t testing.TB, spec nodeSpec) Container {
 	t.Helper()
-	return startNodeFrom(t, image, []string{"-v", "/usr:/usr:ro"}, spec)
+	return startNodeFrom(t, image, hostUsr(), spec)
 }
 
 // startNodeFrom is startNode with the image img and the `docker run`
@@ -140,20 +140,32 @@ func startNodeFrom(t testing.TB, img string, runArgs []string, spec nodeSpec) Co
 	if sname == "" {
 		sname = "app"
 	}
-	args := append([]string{"run", "-d", "--label", label}, runArgs...)
-	args = append(args, spec.DockerArgs...)
-	args = append(args, img, "erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput")
-	args = append(args, spec.Extra...)
-	id := docker(t, args...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c := runContainer(t, img, append(append([]string{}, runArgs...), spec.DockerArgs...),
+		append([]string{"erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput"}, spec.Extra...)...)
 	name, host, found := strings.Cut(sname, "@")
 	if !found {
 		host = c.Hostname
 	}
 	c.Node = name + "@" + host
-	waitRegistered(t, id, name)
+	waitRegistered(t, c.ID, name)
 	return c
+}
+
+// hostUsr is the `docker run` options opts after a read-only mount of the
+// host's /usr, where the test image finds its programs (erl among them).
+func hostUsr(opts ...string) []string {
+	return append([]string{"-v", "/usr:/usr:ro"}, opts...)
+}
+
+// runContainer starts a labelled container of img with the `docker run`
+// options opts, running cmd, removed when the test ends. It returns the
+// container with its ID and hostname; Node is for the caller to say.
+func runContainer(t testing.TB, img string, opts []string, cmd ...string) Container {
+	t.Helper()
+	args := append([]string{"run", "-d", "--label", label}, opts...)
+	id := docker(t, append(append(args, img), cmd...)...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	return Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
 }
 
 // waitRegistered waits until the epmd inside the container knows the node.
@@ -372,11 +384,7 @@ func startPlainNode(t *testing.T) string {
 // runSleeper starts a container that only sleeps: enough to be resolved.
 func runSleeper(t testing.TB, args ...string) string {
 	t.Helper()
-	all := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}, args...)
-	all = append(all, image, "sleep", "3600")
-	id := docker(t, all...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	return id
+	return runContainer(t, image, hostUsr(args...), "sleep", "3600").ID
 }
 
 // processRuns reports whether pid is a live process; a zombie has exited.
