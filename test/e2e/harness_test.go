@@ -426,6 +426,7 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// matchingLines are the lines of out that contain sub.
 func matchingLines(out, sub string) []string {
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
@@ -436,6 +437,7 @@ func matchingLines(out, sub string) []string {
 	return lines
 }
 
+// must fails the test on err.
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
