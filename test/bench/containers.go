@@ -41,27 +41,18 @@ func dockerCLI(ctx context.Context, timeout time.Duration, args ...string) (stri
 // labelled for this run, a few at a time; then waits until every node is
 // registered with the epmd in its container.
 func startContainers(ctx context.Context, n int, image string, labels []string, cookie string) ([]container, error) {
-	const parallel = 8
 	ids := make([]string, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			args := []string{"run", "-d"}
-			for _, l := range labels {
-				args = append(args, "--label", l)
-			}
-			args = append(args, "-v", "/usr:/usr:ro", image,
-				"erl", "-sname", "app", "-setcookie", cookie, "-noshell", "-noinput")
-			ids[i], errs[i] = dockerCLI(ctx, 2*time.Minute, args...)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := inParallel(n, startParallel, func(i int) (err error) {
+		args := []string{"run", "-d"}
+		for _, l := range labels {
+			args = append(args, "--label", l)
+		}
+		args = append(args, "-v", "/usr:/usr:ro", image,
+			"erl", "-sname", "app", "-setcookie", cookie, "-noshell", "-noinput")
+		ids[i], err = dockerCLI(ctx, 2*time.Minute, args...)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 
@@ -80,16 +71,9 @@ func startContainers(ctx context.Context, n int, image string, labels []string, 
 	}
 
 	deadline := time.Now().Add(90 * time.Second)
-	errs = make([]error, len(cs))
-	for i, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = waitRegistered(ctx, c, deadline)
-		}()
-	}
-	wg.Wait()
-	return cs, errors.Join(errs...)
+	return cs, inParallel(len(cs), len(cs), func(i int) error {
+		return waitRegistered(ctx, cs[i], deadline)
+	})
 }
 
 // sleeper is a running container with no Erlang node, named for lookups.
@@ -98,28 +82,39 @@ type sleeper struct{ ID, Name string }
 // startSleepers starts n containers that only sleep, labelled for this
 // run and named prefix-0, prefix-1, ..., a few at a time.
 func startSleepers(ctx context.Context, n int, image string, labels []string, prefix string) ([]sleeper, error) {
-	const parallel = 8
 	out := make([]sleeper, n)
+	return out, inParallel(n, startParallel, func(i int) (err error) {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		args := []string{"run", "-d", "--name", name}
+		for _, l := range labels {
+			args = append(args, "--label", l)
+		}
+		args = append(args, "-v", "/usr:/usr:ro", image, "sleep", "3600")
+		out[i].Name = name
+		out[i].ID, err = dockerCLI(ctx, 2*time.Minute, args...)
+		return err
+	})
+}
+
+// startParallel is how many `docker run` go at once.
+const startParallel = 8
+
+// inParallel runs fn(0), ..., fn(n-1), at most parallel at a time, and
+// returns their errors joined.
+func inParallel(n, parallel int, fn func(i int) error) error {
 	errs := make([]error, n)
-	sem := make(chan struct{}, parallel)
+	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			name := fmt.Sprintf("%s-%d", prefix, i)
-			args := []string{"run", "-d", "--name", name}
-			for _, l := range labels {
-				args = append(args, "--label", l)
-			}
-			args = append(args, "-v", "/usr:/usr:ro", image, "sleep", "3600")
-			out[i].Name = name
-			out[i].ID, errs[i] = dockerCLI(ctx, 2*time.Minute, args...)
+			errs[i] = fn(i)
 		}()
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // waitRegistered waits until the epmd in c knows the node app.

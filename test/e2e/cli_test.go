@@ -289,10 +289,7 @@ func TestHostileNodeNames(t *testing.T) {
 // cmd, and returns it as a Container with Node app@HOSTNAME.
 func runSleeperCmd(t *testing.T, cmd ...string) Container {
 	t.Helper()
-	args := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro", image}, cmd...)
-	id := docker(t, args...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c := runContainer(t, image, hostUsr(), cmd...)
 	c.Node = "app@" + c.Hostname
 	return c
 }
@@ -328,13 +325,11 @@ func TestPublishedModeFindsNodes(t *testing.T) {
 // distribution port 9100, published on this host's loopback only.
 func startPublished(t *testing.T) Container {
 	t.Helper()
-	args := []string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro", "-p", "127.0.0.1::9100", image,
+	c := runContainer(t, image, hostUsr("-p", "127.0.0.1::9100"),
 		"erl", "-sname", "app", "-setcookie", cookie, "-start_epmd", "false", "-erl_epmd_port", "9100",
-		"-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9100", "-noshell", "-noinput"}
-	id := docker(t, args...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+		"-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9100", "-noshell", "-noinput")
 	c.Node = "app@" + c.Hostname
+	id := c.ID
 	// Up when the node listens on 9100 (0x238C) inside the container:
 	// the published port on the host accepts connections before that.
 	deadline := time.Now().Add(30 * time.Second)

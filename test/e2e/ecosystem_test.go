@@ -558,7 +558,7 @@ func ecoRun(t *testing.T, dir string, env []string, timeout time.Duration, name 
 // is closed when the command exits.
 func ecoStart(t *testing.T, dir string, env []string, name string, args ...string) <-chan struct{} {
 	t.Helper()
-	var out ecoOutput
+	var out lockedBuffer
 	cmd := ecoCommand(context.Background(), dir, env, name, args...)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -590,23 +590,6 @@ func ecoWaitExit(t *testing.T, done <-chan struct{}, what string, timeout time.D
 	case <-time.After(timeout):
 		t.Fatalf("%s still runs %v later", what, timeout)
 	}
-}
-
-type ecoOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *ecoOutput) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *ecoOutput) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ecoWaitFor polls check until it reports true, or fails the test with the
@@ -648,12 +631,9 @@ func ecoTmux(t *testing.T, dir string, vars []string, name string, args ...strin
 // full, such as an Elixir node, named Name@HOSTNAME.
 func ecoStartNode(t *testing.T, dockerArgs []string, name string, command ...string) Container {
 	t.Helper()
-	args := append([]string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}, dockerArgs...)
-	id := docker(t, append(append(args, image), command...)...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c := runContainer(t, image, hostUsr(dockerArgs...), command...)
 	c.Node = name + "@" + c.Hostname
-	waitRegistered(t, id, name)
+	waitRegistered(t, c.ID, name)
 	return c
 }
 

@@ -166,15 +166,8 @@ func TestRemshWithoutTerminal(t *testing.T) {
 	}
 
 	// stdin a terminal, stdout not (remsh | tee log): refused.
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatal("tmux is required (make test installs it)")
-	}
-	session := "e2e-notty-" + randHex(3)
 	cmdline := "env ERLANG_COOKIE=" + cookie + " " + helperBin() + " remsh " + c.Node + " | cat; echo STATUS=${PIPESTATUS[0]}; sleep 600"
-	if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "40", "bash", "-c", cmdline).CombinedOutput(); err != nil {
-		t.Fatalf("tmux: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+	session := startTerminal(t, "e2e-notty-", "bash", "-c", cmdline)
 	waitScreen(t, session, "STATUS=1", 30*time.Second)
 	waitScreen(t, session, "remsh needs a terminal on stdout too", time.Second)
 
@@ -260,16 +253,9 @@ func TestOTP27NodeSurvivesTheEnd(t *testing.T) {
 	})
 
 	t.Run("remsh, Ctrl-C and kill -9", func(t *testing.T) {
-		if _, err := exec.LookPath("tmux"); err != nil {
-			t.Fatal("tmux is required (make test installs it)")
-		}
 		for _, how := range []string{"ctrl-c", "kill-9"} {
-			session := "e2e-o27-" + randHex(3)
 			cmdline := "env ERLANG_COOKIE=" + cookie + " " + helperBin() + " remsh " + c.Node + "; sleep 600"
-			if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "40", cmdline).CombinedOutput(); err != nil {
-				t.Fatalf("tmux: %v: %s", err, out)
-			}
-			t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+			session := startTerminal(t, "e2e-o27-", cmdline)
 			waitScreen(t, session, "("+c.Node+")1>", 30*time.Second)
 			typeLine(t, session, "erlang:system_info(otp_release).")
 			waitScreen(t, session, `"27"`, 10*time.Second)

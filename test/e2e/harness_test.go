@@ -129,24 +129,43 @@ type nodeSpec struct {
 // node is registered with the epmd inside the container.
 func startNode(t testing.TB, spec nodeSpec) Container {
 	t.Helper()
+	return startNodeFrom(t, image, hostUsr(), spec)
+}
+
+// startNodeFrom is startNode with the image img and the `docker run`
+// options runArgs (mounts) before spec's.
+func startNodeFrom(t testing.TB, img string, runArgs []string, spec nodeSpec) Container {
+	t.Helper()
 	sname := spec.SName
 	if sname == "" {
 		sname = "app"
 	}
-	args := []string{"run", "-d", "--label", label, "-v", "/usr:/usr:ro"}
-	args = append(args, spec.DockerArgs...)
-	args = append(args, image, "erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput")
-	args = append(args, spec.Extra...)
-	id := docker(t, args...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
+	c := runContainer(t, img, append(append([]string{}, runArgs...), spec.DockerArgs...),
+		append([]string{"erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput"}, spec.Extra...)...)
 	name, host, found := strings.Cut(sname, "@")
 	if !found {
 		host = c.Hostname
 	}
 	c.Node = name + "@" + host
-	waitRegistered(t, id, name)
+	waitRegistered(t, c.ID, name)
 	return c
+}
+
+// hostUsr is the `docker run` options opts after a read-only mount of the
+// host's /usr, where the test image finds its programs (erl among them).
+func hostUsr(opts ...string) []string {
+	return append([]string{"-v", "/usr:/usr:ro"}, opts...)
+}
+
+// runContainer starts a labelled container of img with the `docker run`
+// options opts, running cmd, removed when the test ends. It returns the
+// container with its ID and hostname; Node is for the caller to say.
+func runContainer(t testing.TB, img string, opts []string, cmd ...string) Container {
+	t.Helper()
+	args := append([]string{"run", "-d", "--label", label}, opts...)
+	id := docker(t, append(append(args, img), cmd...)...)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	return Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
 }
 
 // waitRegistered waits until the epmd inside the container knows the node.
@@ -208,6 +227,15 @@ func startAdminAs(t testing.TB, cred *syscall.Credential, env []string, extra ..
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
+	return driveAdmin(t, cmd, name, 20*time.Second, "")
+}
+
+// driveAdmin starts cmd, an admin node named name running e2e_driver (erl
+// on the host, or docker run of an image, named in where), and waits up to
+// timeout for its first answer, which also proves distribution came up
+// with our module.
+func driveAdmin(t testing.TB, cmd *exec.Cmd, name string, timeout time.Duration, where string) *Admin {
+	t.Helper()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -216,15 +244,14 @@ func startAdminAs(t testing.TB, cred *syscall.Credential, env []string, extra ..
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting erl: %v", err)
+		t.Fatalf("starting %s: %v", filepath.Base(cmd.Path), err)
 	}
 	a := &Admin{t: t, cmd: cmd, stdin: stdin, result: map[int]chan string{}, Name: name}
 	go a.read(pr)
 	go func() { _ = cmd.Wait(); pw.Close() }()
 	t.Cleanup(a.Close)
-	// The first answer also proves distribution came up with our module.
-	if got := strings.Trim(a.Eval("node()", 20*time.Second), "'"); !strings.HasPrefix(got, name+"@") {
-		t.Fatalf("admin node did not start: node() = %s\noutput:\n%s", got, a.Output())
+	if got := strings.Trim(a.Eval("node()", timeout), "'"); !strings.HasPrefix(got, name+"@") {
+		t.Fatalf("admin node did not start%s: node() = %s\noutput:\n%s", where, got, a.Output())
 	}
 	return a
 }
@@ -309,4 +336,225 @@ func atom(s string) string {
 		return s
 	}
 	return "'" + s + "'"
+}
+
+// helperOSPid is the OS process ID of the admin node's helper.
+func helperOSPid(t *testing.T, a *Admin) int {
+	t.Helper()
+	// A ping runs the helper if nothing has yet: the owner runs it at the
+	// first request.
+	got := waitEval(t, a, "begin _ = epmd_docker_helper:request(ping), maps:get(os_pid, epmd_docker_helper:status(epmd_docker_helper)) end", 10*time.Second,
+		func(s string) bool { _, err := strconv.Atoi(s); return err == nil })
+	pid, _ := strconv.Atoi(got)
+	return pid
+}
+
+// waitEval evaluates expr until ok accepts the answer, and returns it.
+func waitEval(t *testing.T, a *Admin, expr string, timeout time.Duration, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := a.Eval(expr, 10*time.Second)
+		if ok(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %s after %v\n%s", expr, got, timeout, a.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startPlainNode starts an ordinary node on this host, outside Docker, and
+// returns its name.
+func startPlainNode(t *testing.T) string {
+	t.Helper()
+	name := "plain" + randHex(3)
+	plain := exec.Command("erl", "-sname", name, "-setcookie", cookie, "-noshell", "-noinput")
+	if err := plain.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Process.Kill(); _ = plain.Wait() })
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ = strings.Cut(host, ".")
+	return name + "@" + host
+}
+
+// runSleeper starts a container that only sleeps: enough to be resolved.
+func runSleeper(t testing.TB, args ...string) string {
+	t.Helper()
+	return runContainer(t, image, hostUsr(args...), "sleep", "3600").ID
+}
+
+// processRuns reports whether pid is a live process; a zombie has exited.
+func processRuns(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	s := string(b)
+	rest := s[strings.LastIndexByte(s, ')')+1:]
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// parentPid is pid's parent, or 0.
+func parentPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// erlIP prints an IPv4 address as an Erlang tuple.
+func erlIP(ip string) string {
+	return "{" + strings.ReplaceAll(strings.TrimSpace(ip), ".", ",") + "}"
+}
+
+// oneLine joins an expression written over several lines: the driver reads
+// one line per expression.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// matchingLines are the lines of out that contain sub.
+func matchingLines(out, sub string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, sub) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// must fails the test on err.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *lockedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lockedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// connectEventually connects to node, which may still be starting.
+func connectEventually(t *testing.T, a *Admin, node string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := a.Connect(node)
+		if got == "true" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect_node(%s) = %s, want true\n%s", node, got, a.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startTerminal runs cmdline in a new tmux session, as in a person's
+// terminal, and returns the session, killed when the test ends. tmux runs
+// cmdline with its shell (see shellJoin); one argument more makes it a
+// program and its arguments.
+func startTerminal(t testing.TB, prefix string, cmdline ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is required (make test installs it)")
+	}
+	session := prefix + randHex(3)
+	args := append([]string{"new-session", "-d", "-s", session, "-x", "200", "-y", "50"}, cmdline...)
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
+	return session
+}
+
+// remshInTerminal runs cmdline, a remote shell into node, in a terminal
+// (startTerminal), waits up to timeout for node's prompt, and checks, by
+// typing into it, that it evaluates on node, of OTP release.
+func remshInTerminal(t testing.TB, prefix, cmdline, node string, release int, timeout time.Duration) {
+	t.Helper()
+	session := startTerminal(t, prefix, cmdline)
+	waitScreen(t, session, "("+node+")1>", timeout)
+	typeLine(t, session, "{node(), erlang:system_info(otp_release), 6*7}.")
+	waitScreen(t, session, "{"+atom(node)+",\""+strconv.Itoa(release)+"\",42}", 15*time.Second)
+}
+
+// waitScreen waits until the tmux pane shows want.
+func waitScreen(t testing.TB, session, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var screen string
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command("tmux", "capture-pane", "-p", "-t", session).Output()
+		screen = string(out)
+		if strings.Contains(screen, want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("terminal did not show %q within %v; screen:\n%s", want, timeout, screen)
+}
+
+func typeLine(t testing.TB, session, line string) {
+	t.Helper()
+	if out, err := exec.Command("tmux", "send-keys", "-t", session, "-l", line).CombinedOutput(); err != nil {
+		t.Fatalf("tmux send-keys: %v: %s", err, out)
+	}
+	if out, err := exec.Command("tmux", "send-keys", "-t", session, "Enter").CombinedOutput(); err != nil {
+		t.Fatalf("tmux send-keys: %v: %s", err, out)
+	}
+}
+
+// shellJoin quotes arguments for the shell tmux runs the command with.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+// waitOutput waits for the node to print a line containing want: logger
+// prints after the call that logged has returned.
+func waitOutput(t *testing.T, a *Admin, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(a.Output(), want) {
+		if time.Now().After(deadline) {
+			t.Errorf("no line says %q within %v:\n%s", want, timeout, a.Output())
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

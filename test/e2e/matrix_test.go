@@ -3,7 +3,6 @@ package e2e
 import (
 	"debug/elf"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,24 +78,7 @@ func (o *otp) startNode(t testing.TB, spec nodeSpec) Container {
 	if o.Image == "" {
 		return startNode(t, spec)
 	}
-	sname := spec.SName
-	if sname == "" {
-		sname = "app"
-	}
-	args := []string{"run", "-d", "--label", label}
-	args = append(args, spec.DockerArgs...)
-	args = append(args, o.Image, "erl", "-sname", sname, "-setcookie", cookie, "-noshell", "-noinput")
-	args = append(args, spec.Extra...)
-	id := docker(t, args...)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
-	c := Container{ID: id, Hostname: docker(t, "inspect", "-f", "{{.Config.Hostname}}", id)}
-	name, host, found := strings.Cut(sname, "@")
-	if !found {
-		host = c.Hostname
-	}
-	c.Node = name + "@" + host
-	waitRegistered(t, id, name)
-	return c
+	return startNodeFrom(t, o.Image, nil, spec)
 }
 
 // startAdmin starts a hidden admin node of this release, driven through
@@ -110,25 +92,7 @@ func (o *otp) startAdmin(t testing.TB, env, dockerArgs []string, extra ...string
 	name := "admin" + randHex(3)
 	args := o.dockerRun(t, "-i", env, dockerArgs)
 	args = append(args, o.erlArgs(append([]string{"-pa", optDir + "/driver", "-sname", name, "-hidden", "-noshell", "-s", "e2e_driver", "main"}, extra...)...)...)
-	cmd := exec.Command("docker", args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr, pw := io.Pipe()
-	cmd.Stdout = pw
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting docker run: %v", err)
-	}
-	a := &Admin{t: t, cmd: cmd, stdin: stdin, result: map[int]chan string{}, Name: name}
-	go a.read(pr)
-	go func() { _ = cmd.Wait(); pw.Close() }()
-	t.Cleanup(a.Close)
-	if got := strings.Trim(a.Eval("node()", 60*time.Second), "'"); !strings.HasPrefix(got, name+"@") {
-		t.Fatalf("admin node did not start in %s: node() = %s\noutput:\n%s", o.Image, got, a.Output())
-	}
-	return a
+	return driveAdmin(t, exec.Command("docker", args...), name, 60*time.Second, " in "+o.Image)
 }
 
 // shellCommand is the command line, for a terminal, of a remote shell into
@@ -211,7 +175,9 @@ func TestMatrix(t *testing.T) {
 				scenarioHiddenAdmin(t, o)
 			})
 			t.Run("restart_invalidation", func(t *testing.T) {
-				scenarioRestart(t, o)
+				// With the shim, so that its select/1 sees the new
+				// address too.
+				scenarioRestart(t, o, "-proto_dist", "epmd_docker")
 			})
 			t.Run("unknown_host", func(t *testing.T) {
 				scenarioUnknownHost(t, o)
@@ -355,130 +321,8 @@ func isDynamic(path string) bool {
 	return false
 }
 
-// The scenarios, for any release: the core ones here, IPv6 and TLS in
-// ipv6_test.go and tls_test.go.
-
-// scenarioRemoteShell: `erl -remsh node@HOST` typed into in a terminal,
-// with the -proto_dist command line on every release and with the plain
-// -epmd_module one where select/1 asks the epmd module.
-func scenarioRemoteShell(t *testing.T, o *otp) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatal("tmux is required (make test installs it)")
-	}
-	c := o.startNode(t, nodeSpec{})
-	variants := [][]string{{"-proto_dist", "epmd_docker"}}
-	if o.selectsThroughEpmdModule() {
-		variants = append(variants, nil)
-	}
-	for _, flags := range variants {
-		name := "epmd_module"
-		if flags != nil {
-			name = "proto_dist"
-		}
-		t.Run(name, func(t *testing.T) {
-			session := "e2e-remsh-" + randHex(3)
-			cmdline := o.shellCommand(t, c.Node, flags...)
-			out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", cmdline).CombinedOutput()
-			if err != nil {
-				t.Fatalf("tmux: %v: %s", err, out)
-			}
-			t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
-			waitScreen(t, session, "("+c.Node+")1>", 40*time.Second)
-			typeLine(t, session, "{node(), erlang:system_info(otp_release), 6*7}.")
-			waitScreen(t, session, "{"+atom(c.Node)+",\""+strconv.Itoa(o.release())+"\",42}", 10*time.Second)
-		})
-	}
-}
-
-// scenarioHiddenAdmin: a hidden admin node reaches a container node of its
-// own release and one of the host's, runs rpc, and stays hidden.
-func scenarioHiddenAdmin(t *testing.T, o *otp) {
-	same := o.startNode(t, nodeSpec{})
-	cs := []Container{same}
-	if o != hostOTP {
-		cs = append(cs, hostOTP.startNode(t, nodeSpec{}))
-	}
-	a := o.startAdmin(t, nil, nil, o.shimFlags()...)
-	for _, c := range cs {
-		if got := a.Connect(c.Node); got != "true" {
-			t.Fatalf("connect_node(%s) = %s, want true\n%s", c.Node, got, a.Output())
-		}
-		if got := a.RPCNode(c.Node); got != atom(c.Node) {
-			t.Errorf("rpc to %s: erlang:node() = %s, want %s", c.Node, got, atom(c.Node))
-		}
-	}
-	want := fmt.Sprintf("%q", strconv.Itoa(o.release()))
-	if got := a.Eval(fmt.Sprintf("rpc:call('%s', erlang, system_info, [otp_release], 10000)", same.Node), 15*time.Second); got != want {
-		t.Errorf("the container node runs OTP %s, want %s", got, want)
-	}
-	if got := a.Eval(fmt.Sprintf("rpc:call('%s', erlang, nodes, [])", same.Node), 10*time.Second); got != "[]" {
-		t.Errorf("nodes() on %s = %s, want [] (admin must be hidden)", same.Node, got)
-	}
-}
-
-// scenarioRestart: a container restarted onto a new address is reached
-// there by the same admin node; with a ten-minute TTL only the Docker event
-// can explain the fresh answer. Runs with -proto_dist epmd_docker, so the
-// shim's select/1 sees the new address too.
-func scenarioRestart(t *testing.T, o *otp) {
-	network := "e2e-moving-" + randHex(3)
-	docker(t, "network", "create", "--label", label, network)
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
-	c := o.startNode(t, nodeSpec{DockerArgs: []string{"--name", "moving-" + randHex(3), "--network", network}})
-	a := o.startAdmin(t, []string{"EPMD_DOCKER_TTL=10m"}, nil, "-proto_dist", "epmd_docker")
-	if got := a.Connect(c.Node); got != "true" {
-		t.Fatalf("first connect_node(%s) = %s\n%s", c.Node, got, a.Output())
-	}
-	before := containerIP(t, c.ID)
-	docker(t, "stop", "-t", "1", c.ID)
-	filler := docker(t, "run", "-d", "--label", label, "--network", network, "-v", "/usr:/usr:ro", image, "sleep", "600")
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", filler).Run() })
-	docker(t, "start", c.ID)
-	waitRegistered(t, c.ID, "app")
-	after := containerIP(t, c.ID)
-	if after == before || containerIP(t, filler) != before {
-		t.Fatalf("test setup: want the filler on the old address %s and the node elsewhere; node is on %s, filler on %s", before, after, containerIP(t, filler))
-	}
-	a.Eval(fmt.Sprintf("erlang:disconnect_node('%s')", c.Node), 5*time.Second)
-	if got := a.Connect(c.Node); got != "true" {
-		t.Fatalf("connect_node(%s) after restart (%s -> %s) = %s\n%s", c.Node, before, after, got, a.Output())
-	}
-	if got := a.RPCNode(c.Node); got != atom(c.Node) {
-		t.Errorf("rpc after restart: %s", got)
-	}
-	got := a.Eval(fmt.Sprintf("epmd_docker:address_please(\"app\", \"%s\", inet)", c.Hostname), 5*time.Second)
-	if want := "{ok,{" + strings.ReplaceAll(strings.TrimSpace(after), ".", ",") + "}}"; got != want {
-		t.Errorf("address_please after restart = %s, want %s", got, want)
-	}
-}
-
-// scenarioUnknownHost: an unknown host fails well within the setup time,
-// a log line names it, and the admin node keeps working.
-func scenarioUnknownHost(t *testing.T, o *otp) {
-	c := o.startNode(t, nodeSpec{})
-	a := o.startAdmin(t, nil, nil, o.shimFlags()...)
-	host := "no-such-host-" + randHex(3)
-	start := time.Now()
-	got := a.Connect("app@" + host)
-	took := time.Since(start)
-	if got != "false" {
-		t.Fatalf("connect_node(app@%s) = %s, want false", host, got)
-	}
-	t.Logf("connect_node to an unknown host answered false in %v", took)
-	if took > 7*time.Second {
-		t.Errorf("connect_node to an unknown host took %v, want well under the 7 s setup time", took)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(a.Output(), host) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line names %s; output:\n%s", host, a.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := a.Connect(c.Node); got != "true" {
-		t.Fatalf("after the failure, connect_node(%s) = %s", c.Node, got)
-	}
-}
+// The scenarios, for any release: the core ones in core_test.go, IPv6 and
+// TLS in ipv6_test.go and tls_test.go, and this one.
 
 // scenarioOldSelect: before OTP 24.2, -epmd_module epmd_docker alone does
 // not reach a container node, because inet_tcp_dist:select/1 asks DNS; this

@@ -90,19 +90,9 @@ func TestPublishedPorts(t *testing.T) {
 		// A terminal, as a person types into it (see
 		// TestRemoteShellInTerminal); the command names the namespace
 		// itself, since a tmux server may run with another PATH.
-		if _, err := exec.LookPath("tmux"); err != nil {
-			t.Fatal("tmux is required (make test installs it)")
-		}
-		session := "e2e-pub-" + randHex(3)
 		args := adminArgs("-sname", "shell"+randHex(3), "-remsh", pub.Node)
 		cmdline := "env EPMD_DOCKER_MODE=published ip netns exec " + ns + " " + realErl + " " + shellJoin(args)
-		if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmdline).CombinedOutput(); err != nil {
-			t.Fatalf("tmux: %v: %s", err, out)
-		}
-		t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
-		waitScreen(t, session, "("+pub.Node+")1>", 20*time.Second)
-		typeLine(t, session, "{node(), 6*7}.")
-		waitScreen(t, session, "{"+atom(pub.Node)+",42}", 10*time.Second)
+		remshInTerminal(t, "e2e-pub-", cmdline, pub.Node, hostOTP.release(), 20*time.Second)
 	})
 }
 

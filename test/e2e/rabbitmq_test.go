@@ -21,9 +21,8 @@ func TestRabbitMQFromTheHost(t *testing.T) {
 	}
 	host := "rabbit-" + randHex(3)
 	rcookie := "rabbit" + randHex(8)
-	id := docker(t, "run", "-d", "--label", label, "--hostname", host, "-e", "C="+rcookie, "-v", "/usr:/usr:ro", image,
-		"sh", "-c", `mkdir -p /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq; umask 077; printf %s "$C" > /root/.erlang.cookie; unset C; exec `+lib+`/rabbitmq-server`)
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", id).Run() })
+	id := runContainer(t, image, hostUsr("--hostname", host, "-e", "C="+rcookie),
+		"sh", "-c", `mkdir -p /var/lib/rabbitmq /var/log/rabbitmq /etc/rabbitmq; umask 077; printf %s "$C" > /root/.erlang.cookie; unset C; exec `+lib+`/rabbitmq-server`).ID
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		logs, _ := exec.Command("docker", "logs", id).CombinedOutput()

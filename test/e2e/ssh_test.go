@@ -91,18 +91,8 @@ func TestRemoteDockerOverSSH(t *testing.T) {
 	})
 
 	t.Run("remsh", func(t *testing.T) {
-		if _, err := exec.LookPath("tmux"); err != nil {
-			t.Fatal("tmux is required (make test installs it)")
-		}
-		session := "e2e-sshremsh-" + randHex(3)
 		cmdline := shellJoin(append(s.asClient("ERLANG_COOKIE="+cookie, "EPMD_DOCKER_TIMEOUT=10000"), filepath.Join(root, "priv", "epmd-docker"), "remsh", c.Hostname))
-		if out, err := exec.Command("tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmdline).CombinedOutput(); err != nil {
-			t.Fatalf("tmux: %v: %s", err, out)
-		}
-		t.Cleanup(func() { _ = exec.Command("tmux", "kill-session", "-t", session).Run() })
-		waitScreen(t, session, "("+c.Node+")1>", 30*time.Second)
-		typeLine(t, session, "{node(), 6*7}.")
-		waitScreen(t, session, "{"+atom(c.Node)+",42}", 15*time.Second)
+		remshInTerminal(t, "e2e-sshremsh-", cmdline, c.Node, hostOTP.release(), 30*time.Second)
 	})
 
 	t.Run("sshd restarted", func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"github.com/epmd-docker/epmd_docker/go/internal/epmd"
 )
 
@@ -171,16 +172,7 @@ func runBinary(t testing.TB, bin string, env []string, args ...string) result {
 // dockerCLI runs the docker CLI and returns its trimmed stdout.
 func dockerCLI(t testing.TB, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("docker %s: %v: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
+	return dockertest.CLI(t, args...)
 }
 
 // ctr is a container a test started.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
+	"github.com/epmd-docker/epmd_docker/go/internal/discover"
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
 	"github.com/epmd-docker/epmd_docker/go/internal/reach"
 	"github.com/epmd-docker/epmd_docker/go/internal/resolve"
@@ -25,29 +26,21 @@ func newDecider(api *docker.Client) (*reach.Decider, error) {
 
 // ways says, for each running container by full ID, how it is reached
 // (IPv4), as d decides it after waiting for the daemon's kind; nil when
-// that cannot be told (the reason is returned too).
+// that cannot be told (the reason is returned too). The ways are those
+// discover.Targets gives the port's nodes command.
 func ways(ctx context.Context, d *reach.Decider, r *resolve.Resolver) (reach.Decision, map[string]reach.Way, error) {
 	d.Settle(ctx)
 	dec, err := d.Decide(ctx)
 	if err != nil {
 		return reach.Decision{}, nil, err
 	}
-	ms, err := r.Running(ctx)
+	cs, ts, err := discover.Targets(ctx, r, d)
 	if err != nil {
 		return dec, nil, err
 	}
-	out := make(map[string]reach.Way, len(ms))
-	for _, m := range ms {
-		if !m.Addr.IsValid() {
-			// No IPv4 address: only the published port can tell.
-			out[m.Container.ID] = reach.Decision{Mode: reach.Published, Remote: dec.Remote}.WayOf(reach.PublishedPortsOf(m), wire.Inet)
-			continue
-		}
-		w, err := d.Way(ctx, m, wire.Inet)
-		if err != nil {
-			return dec, nil, err
-		}
-		out[m.Container.ID] = w
+	out := make(map[string]reach.Way, len(ts))
+	for i, t := range ts {
+		out[cs[i].ID] = t.Way
 	}
 	return dec, out, nil
 }

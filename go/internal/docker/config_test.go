@@ -3,16 +3,16 @@ package docker
 import (
 	"context"
 	"errors"
-	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
 func TestConfigAgainstDaemon(t *testing.T) {
-	c := requireDocker(t)
+	c := dockertest.Require(t, New)
 	id := dockertest.RunContainer(t, "-e", "RELEASE_COOKIE=from-env", "-e", "OTHER=1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

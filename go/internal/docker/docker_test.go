@@ -3,12 +3,12 @@ package docker
 import (
 	"context"
 	"errors"
-	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 
 	"github.com/docker/docker/api"
 	"github.com/docker/docker/api/types/versions"
@@ -64,7 +64,7 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestDeadlineIsNotUnavailable(t *testing.T) {
-	c := requireDocker(t)
+	c := dockertest.Require(t, New)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 	defer cancel()
 	time.Sleep(time.Millisecond)
@@ -75,7 +75,7 @@ func TestDeadlineIsNotUnavailable(t *testing.T) {
 }
 
 func TestAgainstDaemon(t *testing.T) {
-	c := requireDocker(t)
+	c := dockertest.Require(t, New)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -158,25 +158,4 @@ func TestAgainstDaemon(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("event stream did not end with its context")
 	}
-}
-
-// Helpers shared in spirit with the resolve package's integration tests
-// (test files cannot be imported across packages).
-
-// requireDocker returns a client for the daemon of the environment, or
-// skips the test when there is none.
-func requireDocker(t *testing.T) *Client {
-	t.Helper()
-	c, err := New()
-	if err != nil {
-		t.Skipf("no docker client: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx); err != nil {
-		t.Skipf("skipping: no Docker daemon reachable (DOCKER_HOST=%q): %v", os.Getenv("DOCKER_HOST"), err)
-	}
-	dockertest.SkipWithoutCLI(t)
-	return c
 }

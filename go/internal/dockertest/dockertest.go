@@ -6,12 +6,14 @@
 package dockertest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Image has an empty root file system: containers mount the host's /usr
@@ -33,6 +35,33 @@ func SkipWithoutCLI(t *testing.T) {
 	}
 }
 
+// Daemon is a client of the Docker daemon: *docker.Client is one.
+type Daemon interface {
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Require returns a client made by connect for the daemon of the
+// environment, closed when the test ends, or skips the test when there is
+// no daemon to reach or the CLI or the test image is missing (see
+// SkipWithoutCLI). connect is docker.New: this package does not import
+// docker, so that docker's own tests can use it.
+func Require[C Daemon](t *testing.T, connect func() (C, error)) C {
+	t.Helper()
+	c, err := connect()
+	if err != nil {
+		t.Skipf("no docker client: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx); err != nil {
+		t.Skipf("skipping: no Docker daemon reachable (DOCKER_HOST=%q): %v", os.Getenv("DOCKER_HOST"), err)
+	}
+	SkipWithoutCLI(t)
+	return c
+}
+
 // Unique is a prefix for the names a test creates, so that runs on a
 // shared daemon do not collide.
 func Unique(t *testing.T) string {
@@ -44,10 +73,12 @@ func Unique(t *testing.T) string {
 }
 
 // CLI runs the docker CLI and returns its trimmed output, failing the test
-// on error.
-func CLI(t *testing.T, args ...string) string {
+// on error or when it takes over a minute.
+func CLI(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("docker", args...).Output()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {

@@ -15,12 +15,6 @@ import (
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
-// GatewayAPI tells Swarm tasks' addresses on the node's docker_gwbridge;
-// *docker.Client implements it.
-type GatewayAPI interface {
-	Gateways(ctx context.Context) (map[string]netip.Addr, error)
-}
-
 // SwarmTaskLabel marks a container that Docker Swarm runs as a task.
 const SwarmTaskLabel = "com.docker.swarm.task.id"
 
@@ -141,30 +135,4 @@ func remoteTasks(tasks []docker.Task, host string) []docker.Task {
 		}
 	}
 	return out
-}
-
-// gateway returns container id's docker_gwbridge address. The addresses
-// are asked of the daemon again when id is not among them, at once for a
-// Swarm task (a new one), at most every gatewayMissTTL for other containers,
-// which mostly have none.
-func (d *Decider) gateway(ctx context.Context, id string, task bool) (netip.Addr, bool) {
-	if d.Gateways == nil {
-		return netip.Addr{}, false
-	}
-	d.mu.Lock()
-	gw, ok := d.gateways[id]
-	fresh := time.Since(d.gatewaysAt) < gatewayMissTTL
-	d.mu.Unlock()
-	if ok || fresh && !task {
-		return gw, ok
-	}
-	all, err := d.Gateways.Gateways(ctx)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	d.mu.Lock()
-	d.gateways, d.gatewaysAt = all, time.Now()
-	d.mu.Unlock()
-	gw, ok = all[id]
-	return gw, ok
 }

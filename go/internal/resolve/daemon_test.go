@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"net/netip"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/docker"
+	"github.com/epmd-docker/epmd_docker/go/internal/dockertest"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -50,7 +49,7 @@ func TestDaemonFailFast(t *testing.T) {
 }
 
 func TestDaemonNames(t *testing.T) {
-	c := requireDocker(t)
+	c := dockertest.Require(t, docker.New)
 	r := New(c, Config{TTL: time.Minute})
 	watchDaemon(t, r)
 	u := dockertest.Unique(t)
@@ -127,7 +126,7 @@ func TestDaemonNames(t *testing.T) {
 }
 
 func TestDaemonEventInvalidation(t *testing.T) {
-	c := requireDocker(t)
+	c := dockertest.Require(t, docker.New)
 	// A TTL far beyond the test: only an event can explain a new answer.
 	r := New(c, Config{TTL: 10 * time.Minute, NegativeTTL: 10 * time.Minute})
 	watchDaemon(t, r)
@@ -190,7 +189,7 @@ func TestDaemonMissCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 20 containers")
 	}
-	c := requireDocker(t)
+	c := dockertest.Require(t, docker.New)
 	u := dockertest.Unique(t)
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
@@ -266,7 +265,7 @@ func TestDaemonMissCost(t *testing.T) {
 // after an event uses it, describes a container as the list and inspect
 // together do.
 func TestDaemonCandidateFromInspect(t *testing.T) {
-	c := requireDocker(t)
+	c := dockertest.Require(t, docker.New)
 	u := dockertest.Unique(t)
 	net := dockertest.CreateNetwork(t, u+"-net")
 	a := dockertest.RunContainer(t, "--name", u+"-a", "--hostname", "ha", "--domainname", "example.org",
@@ -359,22 +358,4 @@ func ipOn(t *testing.T, id, net string) netip.Addr {
 		t.Fatalf("address of %s on %s: %q", id, net, s)
 	}
 	return a
-}
-
-// requireDocker returns a client for the daemon of the environment, or
-// skips the test when there is none.
-func requireDocker(t *testing.T) *docker.Client {
-	t.Helper()
-	c, err := docker.New()
-	if err != nil {
-		t.Skipf("no docker client: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx); err != nil {
-		t.Skipf("skipping: no Docker daemon reachable (DOCKER_HOST=%q): %v", os.Getenv("DOCKER_HOST"), err)
-	}
-	dockertest.SkipWithoutCLI(t)
-	return c
 }

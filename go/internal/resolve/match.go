@@ -132,12 +132,6 @@ func lower(ss []string) []string {
 	return out
 }
 
-// normalize folds a host name to the form it is matched and cached under:
-// case-insensitive, as DNS names are, with the root's trailing dot dropped.
-func normalize(host string) string {
-	return strings.ToLower(strings.TrimSuffix(host, "."))
-}
-
 // hit is a candidate that answers to a host, with how.
 type hit struct {
 	c     *candidate

@@ -433,6 +433,12 @@ func newKey(host string, fam wire.Family) (key, error) {
 	return k, nil
 }
 
+// normalize folds a host name to the form it is matched and cached under:
+// case-insensitive, as DNS names are, with the root's trailing dot dropped.
+func normalize(host string) string {
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
 // peek answers k from memory, if it can.
 func (r *Resolver) peek(k key, given string) (Match, bool, error) {
 	// The caches are empty whenever they must not be used (no event
