@@ -23,7 +23,7 @@ type results struct {
 	// 1: warm lookups, and what any port costs.
 	warm, shellout, hostsFile, floor, ping, echo, spaced series
 	// 2: cold lookups, and the Docker API requests behind them.
-	setMiss, roundMiss, first, rawInspect, rawList series
+	setMiss, roundMiss, first, rawInspect, rawList, rawRound series
 	// 3: one connection to a container node.
 	connDocker, connHosts, connShell series
 	// 4: erl from start to halt (and to its first lookup).
@@ -208,6 +208,13 @@ func measure(ctx context.Context, s *settings) (*results, error) {
 			return nil, err
 		}
 		res.rawList = res.rawList.add(ds)
+		for range max(cnt.rawList/10, 2) {
+			d, err := api.round(ctx, 8)
+			if err != nil {
+				return nil, err
+			}
+			res.rawRound = res.rawRound.add([]time.Duration{d})
+		}
 	}
 
 	logf("3: connect_node/1 to one container node, in %d blocks", 4)

@@ -126,6 +126,7 @@ func report(r *results) string {
 	row("2c", fmt.Sprintf("First lookup in a node just started, timed in the node (the helper run by that lookup: its start, a list and %d+ inspects)", n), r.first, "")
 	row("2d", "One Docker API inspect, raw HTTP on the unix socket (Go)", r.rawInspect, "")
 	row("2e", fmt.Sprintf("One Docker API container list, %d+ running, raw (Go)", n), r.rawList, "")
+	row("2f", fmt.Sprintf("What a first lookup asks of Docker: one list of %d+ containers, then an inspect of each, 8 at a time, raw (Go)", n), r.rawRound, "")
 	row("3a", "`net_kernel:connect_node/1` to a container node, epmd_docker (then disconnect)", r.connDocker,
 		pctOver(r.connDocker.median(), r.connHosts.median(), "3b"))
 	row("3b", "Same node, `ERL_INETRC` hosts file", r.connHosts, "")
