@@ -74,7 +74,7 @@ func countsFor(quick bool) counts {
 	c := counts{
 		blocks: 3, warm: 5000, shell: 50, floor: 5000, spaced: 100,
 		setMiss: 500, roundMiss: 50, rawInspect: 300, rawList: 50,
-		connect: 25, connectShell: 5, clusterReps: 5, startups: 15,
+		connect: 25, connectShell: 5, clusterReps: 15, startups: 15,
 		rest: 15 * time.Second, load: 5 * time.Second, loadProcs: 4,
 		gone: 40, burst: 10000, sleepers: 450, lsReps: 5,
 	}
@@ -240,16 +240,19 @@ func measure(ctx context.Context, s *settings) (*results, error) {
 			nodes = append(nodes, c.Node)
 		}
 		for _, mode := range []string{"seq", "par"} {
-			for _, who := range []struct {
-				name string
-				n    *node
-			}{{"epmd_docker", ed}, {"hosts file", hf}} {
-				ds, err := who.n.timings(ctx, fmt.Sprintf("epmd_docker_bench:cluster(%s, %s, %d)", erlAtoms(nodes), mode, cnt.clusterReps), long)
-				if err != nil {
-					return nil, err
+			// One repetition of each in turn, so that a burst of load
+			// elsewhere lands on both sides alike.
+			runs := []clusterRun{{nodes: k, mode: mode, who: "epmd_docker"}, {nodes: k, mode: mode, who: "hosts file"}}
+			for range cnt.clusterReps {
+				for i, n := range []*node{ed, hf} {
+					ds, err := n.timings(ctx, fmt.Sprintf("epmd_docker_bench:cluster(%s, %s, 1)", erlAtoms(nodes), mode), long)
+					if err != nil {
+						return nil, err
+					}
+					runs[i].t = runs[i].t.add(ds)
 				}
-				res.cluster = append(res.cluster, clusterRun{nodes: k, mode: mode, who: who.name, t: newSeries(ds)})
 			}
+			res.cluster = append(res.cluster, runs...)
 		}
 	}
 	// Leave every connection closed for what follows.
