@@ -67,6 +67,11 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.fatal(log, err)
 	}
+	cluster, err := newCluster(log)
+	if err != nil {
+		return c.fatal(log, err)
+	}
+	defer cluster.Close()
 	// The event watcher lives exactly as long as the port: when stdin
 	// closes, Serve returns and the deferred cancel stops it. What it
 	// learns goes to the port owner as pushes, through Serve's writer.
@@ -80,6 +85,7 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		}
 	}
 	go res.Watch(ctx, push)
+	cluster.Push = push
 	// A reach decision that changes after answers were given from it (a
 	// late /info, a network's probe) makes every copy of them suspect.
 	decider.Changed = func() { push(wire.InvalidateAll()) }
@@ -93,10 +99,10 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		finder.Via = tunnelAt(ctx, api)
 	}
 	srv := &port.Server{
-		Backend: struct {
+		Backend: &lookupChain{docker: struct {
 			*reach.Locator
 			*discover.Finder
-		}{loc, finder},
+		}{loc, finder}, kube: cluster, log: log},
 		Log:     log,
 		Version: version(),
 		Timeout: timeout,
