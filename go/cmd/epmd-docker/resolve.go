@@ -53,8 +53,8 @@ type resolveAnswer struct {
 	// Pod and Context, for a host that names a Kubernetes pod.
 	Pod     *podJSON `json:"pod,omitempty"`
 	Context string   `json:"context,omitempty"`
-	Network   string         `json:"network,omitempty"`
-	Matched   []string       `json:"matched,omitempty"`
+	Network string   `json:"network,omitempty"`
+	Matched []string `json:"matched,omitempty"`
 	// Reach is how the Erlang side reaches it (EPMD_DOCKER_MODE); Dial
 	// the host side of its published distribution port, when used.
 	Reach string `json:"reach,omitempty"`
