@@ -15,7 +15,7 @@ var kubeCheckNames = []string{"kubernetes context", "kubernetes api", "kubernete
 // kubeChecks are the doctor's checks of the Kubernetes backend: the
 // context and namespace in use, whether the API server answers, the RBAC
 // permissions the backend uses (SelfSubjectAccessReview), and how pods are
-// reached. With no kubeconfig they are skipped.
+// reached. With no kubeconfig they are one check, "kubernetes", skipped.
 func kubeChecks(ctx context.Context, log *slog.Logger) []check {
 	skip := func(from int, why string) []check {
 		var out []check
@@ -25,7 +25,8 @@ func kubeChecks(ctx context.Context, log *slog.Logger) []check {
 		return out
 	}
 	if len(kube.Kubeconfig()) == 0 {
-		return skip(0, "no kubeconfig (KUBECONFIG, or ~/.kube/config): pods are not looked up")
+		// One line: most users of Docker have no cluster.
+		return []check{{Name: "kubernetes", Status: statusSkip, Detail: "no kubeconfig (KUBECONFIG, or ~/.kube/config): pods are not looked up"}}
 	}
 	cluster, err := newCluster(log)
 	if err != nil {

@@ -32,11 +32,14 @@ type query struct {
 func parse(host, def string) (q query, ok bool) {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	labels := strings.Split(host, ".")
+	if slices.Contains(labels, "") {
+		return query{}, false
+	}
 	switch {
 	case len(labels) == 1:
-		return query{Namespace: def, Label: labels[0], Form: FormName}, labels[0] != ""
+		return query{Namespace: def, Label: labels[0], Form: FormName}, true
 	case len(labels) == 2:
-		return query{Namespace: labels[1], Label: labels[0], Form: FormNamespace}, labels[0] != "" && labels[1] != ""
+		return query{Namespace: labels[1], Label: labels[0], Form: FormNamespace}, true
 	case len(labels) >= 5 && labels[3] == "svc":
 		// H.SVC.NAMESPACE.svc.cluster.local, whatever the cluster domain.
 		return query{Namespace: labels[2], Label: labels[0], Subdomain: labels[1], Form: FormDNS}, true
