@@ -243,6 +243,12 @@ func TestKubeRemoteShellStatefulSet(t *testing.T) {
 	typeLine(t, session, "{node(), 6*7}.")
 	waitScreen(t, session, "{"+atom(node)+",42}", 10*time.Second)
 
+	// epmd-docker remsh without a terminal evaluates its input there.
+	r := runHelper(t, k.env(), strings.NewReader("{node(), 6*7}.\n"), "remsh", node)
+	if want := "{" + atom(node) + ",42}"; r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Errorf("epmd-docker remsh %s < input: exit %d, stdout %q, stderr %q; want %s", node, r.code, r.stdout, r.stderr, want)
+	}
+
 	// The other name forms reach the same pod.
 	for _, host := range []string{pod + "." + k.ns, pod + ".web." + k.ns + ".svc.cluster.local"} {
 		r := runHelper(t, k.env(), nil, "resolve", "--json", host)
