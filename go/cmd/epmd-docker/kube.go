@@ -199,10 +199,7 @@ func locatePod(ctx context.Context, std stdio, name, host, given string, fromCon
 	if err != nil {
 		return located{}, fmt.Errorf("%w: cannot ask the epmd in %s (%s): %w", errUnreachable, where, way, err)
 	}
-	if found.Dropped > 0 {
-		fmt.Fprintf(std.err, "epmd-docker: %s lists %d names that are not valid node names, or more than %d; left out\n", where, found.Dropped, discover.MaxPerContainer)
-	}
-	node, err := pick(std, found.Nodes, name, host, where, ask)
+	node, err := pick(std, found, name, host, where, ask)
 	if err != nil {
 		return located{}, err
 	}

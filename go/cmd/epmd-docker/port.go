@@ -36,6 +36,12 @@ The protocol is described in go/internal/wire/doc.go.
 EPMD_DOCKER_TIMEOUT is the port owner's request timeout in milliseconds
 (default 2000); every request is answered within it, less a margin.
 
+A host that no running container answers to is looked up among the pods of
+the kubeconfig's current context (KUBECONFIG, else ~/.kube/config), if
+there is one; EPMD_DOCKER_KUBE_REACH (auto, direct, forward),
+EPMD_DOCKER_KUBE_FORWARD_IDLE and EPMD_DOCKER_KUBE=0 are its settings.
+Nothing is asked of the cluster before such a lookup.
+
 Exit status: 0 stdin closed; 65 the input is corrupt; 78 a setting is
 invalid (said on stderr, and to the port owner).
 `

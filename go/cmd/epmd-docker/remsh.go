@@ -256,10 +256,7 @@ func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFl
 	case err != nil:
 		return located{}, fmt.Errorf("%w: cannot ask the epmd in %s at %s: %w", errUnreachable, where, addr, err)
 	}
-	if found.Dropped > 0 {
-		fmt.Fprintf(std.err, "epmd-docker: %s lists %d names that are not valid node names, or more than %d; left out\n", where, found.Dropped, discover.MaxPerContainer)
-	}
-	node, err := pick(std, found.Nodes, name, host, where, ask)
+	node, err := pick(std, found, name, host, where, ask)
 	if err != nil {
 		return located{}, err
 	}
@@ -303,8 +300,13 @@ func checkNode(ctx context.Context, std stdio, node discover.Node, t located, sa
 	return t, nil
 }
 
-// pick chooses the node to dial among those found in the container.
-func pick(std stdio, nodes []discover.Node, name, host, where string, ask bool) (discover.Node, error) {
+// pick chooses the node to dial among those found in the container (or
+// pod), and says how many names were left out.
+func pick(std stdio, found discover.Found, name, host, where string, ask bool) (discover.Node, error) {
+	if found.Dropped > 0 {
+		fmt.Fprintf(std.err, "epmd-docker: %s lists %d names that are not valid node names, or more than %d; left out\n", where, found.Dropped, discover.MaxPerContainer)
+	}
+	nodes := found.Nodes
 	if len(nodes) == 0 {
 		return discover.Node{}, fmt.Errorf("no Erlang node is registered with the epmd in %s", where)
 	}
