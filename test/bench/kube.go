@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The Kubernetes rows (10a-10c) are measured only when EPMD_DOCKER_K8S=1
+// and KUBECONFIG names a cluster that runs the image of test/k8s (make
+// test-k8s's cluster, cluster.sh up): one StatefulSet pod running erl from
+// the host's /usr, with its distribution port named erlang-dist, reached
+// through port-forwards (EPMD_DOCKER_KUBE_REACH=forward), so that the bench
+// dials only loopback and the API server, never a pod address.
+
+// kubeDistPort is the pod node's distribution port, named erlang-dist.
+const kubeDistPort = 9100
+
+// kubeBench measures a warm lookup of a pod name, a connection that opens
+// a new port-forward, and one through an open forward; why the rows are
+// missing is put in res.kubeSkipped instead.
+func kubeBench(ctx context.Context, s *settings, common func(name string) []string, cnt counts, res *results) error {
+	admin := os.Getenv("KUBECONFIG")
+	if os.Getenv("EPMD_DOCKER_K8S") != "1" || admin == "" {
+		res.kubeSkipped = "EPMD_DOCKER_K8S=1 and KUBECONFIG (the test cluster of test/k8s) not set"
+		return nil
+	}
+	kubectl := "/var/cache/epmd-docker-k8s/bin/kubectl"
+	if b := os.Getenv("EPMD_DOCKER_K8S_BIN"); b != "" {
+		kubectl = filepath.Join(b, "kubectl")
+	}
+	ns := "bench-" + strings.ToLower(s.runID)
+	b, err := os.ReadFile(admin)
+	if err != nil {
+		return err
+	}
+	kc := filepath.Join(s.benchDir, "kubeconfig")
+	if err := os.WriteFile(kc, b, 0o600); err != nil {
+		return err
+	}
+	k := func(args ...string) (string, error) {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, kubectl, append([]string{"--kubeconfig=" + kc}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+		}
+		return string(out), nil
+	}
+	if _, err := k("create", "namespace", ns); err != nil {
+		return err
+	}
+	defer func() {
+		_, _ = k("delete", "pods", "--all", "-n", ns, "--grace-period=1", "--wait=true", "--timeout=60s")
+		_, _ = k("delete", "namespace", ns, "--wait=true", "--timeout=60s")
+	}()
+	if _, err := k("label", "namespace", ns, s.labels[0], s.labels[1]); err != nil {
+		return err
+	}
+	if _, err := k("config", "set-context", "--current", "--namespace="+ns); err != nil {
+		return err
+	}
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {clusterIP: None, selector: {app: web}, ports: [{name: epmd, port: 4369}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: web
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      dnsPolicy: Default
+      enableServiceLinks: false
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: epmd-docker-k8s.local/hostusr:1
+        imagePullPolicy: Never
+        command: ["/usr/bin/erl", "-sname", "app", "-setcookie", "%s", "-noinput",
+                  "-kernel", "inet_dist_listen_min", "%d", "inet_dist_listen_max", "%d"]
+        env: [{name: HOME, value: /tmp}]
+        ports: [{name: erlang-dist, containerPort: %d}]
+        volumeMounts: [{name: usr, mountPath: /usr, readOnly: true}]
+      volumes: [{name: usr, hostPath: {path: /usr, type: Directory}}]
+`, s.cookie, kubeDistPort, kubeDistPort, kubeDistPort)
+	mf := filepath.Join(s.benchDir, "kube.yaml")
+	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
+		return err
+	}
+	if _, err := k("apply", "-n", ns, "-f", mf); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := k("wait", "-n", ns, "--for=condition=Ready", "pod/web-0", "--timeout=5s"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pod web-0 in namespace %s not ready within 2 minutes", ns)
+		}
+	}
+
+	env := func(more ...string) []string {
+		return erlEnv(append([]string{"KUBECONFIG=" + kc, "EPMD_DOCKER_KUBE_REACH=forward"}, more...)...)
+	}
+	open, err := startNode(ctx, "kubernetes node", env(), common("bench_kube")...)
+	if err != nil {
+		return err
+	}
+	defer open.close()
+	// Forwards that close 100 ms after their last connection: each
+	// connection after a pause of 500 ms opens a new one.
+	fresh, err := startNode(ctx, "kubernetes node, short-lived forwards", env("EPMD_DOCKER_KUBE_FORWARD_IDLE=100ms"), common("bench_kube_fresh")...)
+	if err != nil {
+		return err
+	}
+	defer fresh.close()
+	target := "app@web-0"
+	for _, n := range []*node{open, fresh} {
+		for {
+			got, err := n.eval(ctx, fmt.Sprintf("net_kernel:connect_node('%s')", target), 30*time.Second)
+			if err != nil {
+				return err
+			}
+			if got == "true" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the %s cannot connect to %s: %s\n%s", n.label, target, got, n.output())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	long := 5 * time.Minute
+	for _, st := range []struct {
+		into *series
+		n    *node
+		expr string
+	}{
+		{&res.kubeWarm, open, fmt.Sprintf("epmd_docker_bench:address_please(epmd_docker, \"web-0\", inet, %d)", cnt.warm*cnt.blocks)},
+		{&res.kubeNew, fresh, fmt.Sprintf("epmd_docker_bench:connect('%s', %d, 500)", target, cnt.connect)},
+		{&res.kubeOpen, open, fmt.Sprintf("epmd_docker_bench:connect('%s', %d)", target, cnt.connect*4)},
+	} {
+		ds, err := st.n.timings(ctx, st.expr, long)
+		if err != nil {
+			return err
+		}
+		*st.into = st.into.add(ds)
+	}
+	return nil
+}
