@@ -87,27 +87,36 @@ func (l *lookupChain) Peek(host string, fam wire.Family) (wire.Endpoint, bool, e
 }
 
 func (l *lookupChain) List(ctx context.Context) ([]wire.Container, error) {
-	cs, err := l.docker.List(ctx)
-	return merge(l, "list", cs, err, l.kube.List, ctx)
+	return both(ctx, l, "list", l.docker.List, l.kube.List)
 }
 
 func (l *lookupChain) Nodes(ctx context.Context) ([]string, error) {
-	ns, err := l.docker.Nodes(ctx)
-	out, err := merge(l, "nodes", ns, err, l.kube.Nodes, ctx)
+	out, err := both(ctx, l, "nodes", l.docker.Nodes, l.kube.Nodes)
 	slices.Sort(out)
 	return slices.Compact(out), err
 }
 
-// merge adds Kubernetes' answer to Docker's: either may fail alone.
-func merge[T any](l *lookupChain, what string, got []T, err error, more func(context.Context) ([]T, error), ctx context.Context) ([]T, error) {
-	kgot, kerr := more(ctx)
+// both asks Docker and Kubernetes at once, within the same deadline, and
+// returns Docker's answer followed by Kubernetes': either may fail alone.
+func both[T any](ctx context.Context, l *lookupChain, what string, fromDocker, fromKube func(context.Context) ([]T, error)) ([]T, error) {
+	type answer struct {
+		got []T
+		err error
+	}
+	kch := make(chan answer, 1)
+	go func() {
+		got, err := fromKube(ctx)
+		kch <- answer{got, err}
+	}()
+	got, err := fromDocker(ctx)
+	k := <-kch
 	switch {
-	case kerr == nil:
-		return append(got, kgot...), nil
-	case errors.Is(kerr, kube.ErrNoKubeconfig):
+	case k.err == nil:
+		return append(got, k.got...), nil
+	case errors.Is(k.err, kube.ErrNoKubeconfig):
 		return got, err
 	case err == nil:
-		l.log.Warn("kubernetes pods left out of "+what, "err", kerr)
+		l.log.Warn("kubernetes pods left out of "+what, "err", k.err)
 		return got, nil
 	}
 	return nil, err

@@ -12,8 +12,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/epmd-docker/epmd_docker/go/internal/kube/kubetest"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
+
+var pod = kubetest.Pod
 
 func TestParse(t *testing.T) {
 	for _, tc := range []struct {
@@ -42,13 +45,12 @@ func TestParse(t *testing.T) {
 // of what it pushes.
 func newTest(t *testing.T, objs ...*corev1.Pod) (*Cluster, *fake.Clientset, chan wire.Push) {
 	t.Helper()
-	cs := fake.NewClientset()
-	for _, p := range objs {
-		if _, err := cs.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	api, err := kubetest.New(objs...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c := NewWith(fakeAPI{cs}, "def", nil, Config{Reach: ReachDirect})
+	cs := api.CS
+	c := NewWith(api, "def", nil, Config{Reach: ReachDirect})
 	pushes := make(chan wire.Push, 16)
 	c.Push = func(p wire.Push) { pushes <- p }
 	t.Cleanup(c.Close)
