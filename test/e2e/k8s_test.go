@@ -409,18 +409,33 @@ func TestKubeReach(t *testing.T) {
 			if tc.reach != "forward" {
 				return
 			}
-			// A second connection while the first is open: the same
-			// forward.
+			// Two forwards: the pod's epmd, then its node's port.
+			opened := strings.Count(a.Output(), "port-forward open")
+			if opened != 2 {
+				t.Errorf("%d forwards opened for one connection, want 2 (epmd and the node's port):\n%s", opened, a.Output())
+			}
+			// Connected again at once: the same forward.
 			if got := a.Eval(fmt.Sprintf("begin true = erlang:disconnect_node('%s'), net_kernel:connect_node('%s') end", node, node), 20*time.Second); got != "true" {
 				t.Fatalf("reconnect: %s\n%s", got, a.Output())
 			}
-			if n := strings.Count(a.Output(), "port-forward open"); n > 2 {
-				t.Errorf("%d forwards opened for one pod (epmd and the node's port at most):\n%s", n, a.Output())
+			if n := strings.Count(a.Output(), "port-forward open"); n != opened {
+				t.Errorf("a connection right after another opened %d more forwards, want it to reuse the open one:\n%s", n-opened, a.Output())
 			}
+			// Idle: both forwards close, and the next connection opens
+			// new ones.
 			a.Eval(fmt.Sprintf("erlang:disconnect_node('%s')", node), 10*time.Second)
-			waitOutput(t, a, "why=idle", 20*time.Second)
+			deadline := time.Now().Add(20 * time.Second)
+			for strings.Count(a.Output(), "why=idle") < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the forwards did not close when idle:\n%s", a.Output())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 			if got := a.Connect(node); got != "true" {
-				t.Fatalf("connect_node after the forward closed: %s\n%s", got, a.Output())
+				t.Fatalf("connect_node after the forwards closed: %s\n%s", got, a.Output())
+			}
+			if n := strings.Count(a.Output(), "port-forward open"); n <= opened {
+				t.Errorf("no new forward opened after the old ones closed:\n%s", a.Output())
 			}
 			if got := peerAddress(a, node); got != `"127.0.0.1"` {
 				t.Errorf("after the forward reopened: connected at %s", got)
@@ -475,5 +490,27 @@ func TestKubeDoctor(t *testing.T) {
 	}
 	if seen != 4 {
 		t.Errorf("doctor: %d kubernetes checks, want 4:\n%s", seen, r.stdout)
+	}
+}
+
+// TestKubeDockerFirst: a host that both a running container and a pod
+// answer to is the container's; once the container is gone, the pod's.
+func TestKubeDockerFirst(t *testing.T) {
+	k := kubeTest(t)
+	pod := k.statefulSet("web", "", "")
+	node := "app@" + pod
+	c := startNode(t, nodeSpec{DockerArgs: []string{"--hostname", pod}})
+	a := startAdmin(t, k.env())
+	if got := a.Connect(node); got != "true" {
+		t.Fatalf("connect_node(%s) = %s\n%s", node, got, a.Output())
+	}
+	if got, want := peerAddress(a, node), `"`+containerIP(t, c.ID)+`"`; got != want {
+		t.Fatalf("with a container and a pod named %s: connected at %s, want the container's %s", pod, got, want)
+	}
+	a.Eval(fmt.Sprintf("erlang:disconnect_node('%s')", node), 10*time.Second)
+	docker(t, "rm", "-f", c.ID)
+	waitEval(t, a, fmt.Sprintf("net_kernel:connect_node('%s')", node), 30*time.Second, func(s string) bool { return s == "true" })
+	if got, want := peerAddress(a, node), `"`+k.podIP(pod)+`"`; got != want {
+		t.Errorf("with the container gone: connected at %s, want the pod's %s", got, want)
 	}
 }
