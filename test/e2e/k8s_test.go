@@ -514,3 +514,73 @@ func TestKubeDockerFirst(t *testing.T) {
 		t.Errorf("with the container gone: connected at %s, want the pod's %s", got, want)
 	}
 }
+
+// TestKubeRBAC: with a user allowed nothing, the doctor says what is
+// missing; with the README's Role bound to it, the doctor finds every
+// permission, and a node is reached through a port-forward with those
+// permissions alone.
+func TestKubeRBAC(t *testing.T) {
+	k := kubeTest(t)
+	pod := k.statefulSet("web", "", "")
+	k.kubectl("create", "serviceaccount", "tester", "-n", k.ns)
+	token := k.kubectl("create", "token", "tester", "-n", k.ns, "--duration=10m")
+	server := k.kubectl("config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
+	ca := k.kubectl("config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}")
+	user := &kube{t: t, ns: k.ns, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	user.kubectl("config", "set-cluster", "c", "--server="+server, "--certificate-authority="+ca)
+	user.kubectl("config", "set-credentials", "tester", "--token="+token)
+	user.kubectl("config", "set-context", "c", "--cluster=c", "--user=tester", "--namespace="+k.ns)
+	user.kubectl("config", "use-context", "c")
+
+	access := func() (status, detail string) {
+		t.Helper()
+		r := runHelper(t, user.env(), nil, "doctor", "--json")
+		var ans struct{ Checks []struct{ Name, Status, Detail string } }
+		if err := json.Unmarshal([]byte(r.stdout), &ans); err != nil {
+			t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+		}
+		for _, c := range ans.Checks {
+			if c.Name == "kubernetes access" {
+				return c.Status, c.Detail
+			}
+		}
+		t.Fatalf("doctor has no kubernetes access check:\n%s", r.stdout)
+		return "", ""
+	}
+	if status, detail := access(); status != "fail" || !strings.Contains(detail, "list pods") || !strings.Contains(detail, "create pods/portforward") {
+		t.Errorf("doctor, nothing allowed: %s: %s; want fail naming list pods and create pods/portforward", status, detail)
+	}
+
+	// The Role exactly as the README gives it.
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\n")
+	end := strings.Index(text[max(start, 0):], "\n---\n")
+	if start < 0 || end < 0 {
+		t.Fatal("README.md has no Role (apiVersion rbac.authorization.k8s.io/v1, kind: Role, then ---)")
+	}
+	role := strings.Replace(text[start:start+end], "namespace: my-namespace", "namespace: "+k.ns, 1)
+	k.apply(role)
+	k.kubectl("create", "rolebinding", "tester", "-n", k.ns, "--role=epmd-docker", "--serviceaccount="+k.ns+":tester")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, detail := access()
+		if status == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("doctor with the README's Role: %s: %s", status, detail)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	a := startAdmin(t, user.env("EPMD_DOCKER_KUBE_REACH=forward"))
+	if got := a.Connect("app@" + pod); got != "true" {
+		t.Fatalf("connect_node(app@%s) with the Role's permissions: %s\n%s", pod, got, a.Output())
+	}
+	if got := peerAddress(a, "app@"+pod); got != `"127.0.0.1"` {
+		t.Errorf("connected at %s, want through a port-forward", got)
+	}
+}
