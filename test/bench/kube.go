@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"text/template"
 	"time"
 )
 
@@ -65,38 +67,20 @@ func kubeBench(ctx context.Context, s *settings, common func(name string) []stri
 	if _, err := k("config", "set-context", "--current", "--namespace="+ns); err != nil {
 		return err
 	}
-	manifest := fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec: {clusterIP: None, selector: {app: web}, ports: [{name: epmd, port: 4369}]}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: web}
-spec:
-  serviceName: web
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      dnsPolicy: Default
-      enableServiceLinks: false
-      automountServiceAccountToken: false
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: app
-        image: epmd-docker-k8s.local/hostusr:1
-        imagePullPolicy: Never
-        command: ["/usr/bin/erl", "-sname", "app", "-setcookie", "%s", "-noinput",
-                  "-kernel", "inet_dist_listen_min", "%d", "inet_dist_listen_max", "%d"]
-        env: [{name: HOME, value: /tmp}]
-        ports: [{name: erlang-dist, containerPort: %d}]
-        volumeMounts: [{name: usr, mountPath: /usr, readOnly: true}]
-      volumes: [{name: usr, hostPath: {path: /usr, type: Directory}}]
-`, s.cookie, kubeDistPort, kubeDistPort, kubeDistPort)
+	tmpl, err := template.ParseFiles(filepath.Join(s.root, "test", "k8s", "erlang.yaml.tmpl"))
+	if err != nil {
+		return err
+	}
+	var manifest strings.Builder
+	port := strconv.Itoa(kubeDistPort)
+	if err := tmpl.Execute(&manifest, map[string]any{
+		"Name": "web", "Replicas": 1, "Cookie": s.cookie, "DistPort": kubeDistPort,
+		"Args": []string{"-kernel", "inet_dist_listen_min", port, "inet_dist_listen_max", port},
+	}); err != nil {
+		return err
+	}
 	mf := filepath.Join(s.benchDir, "kube.yaml")
-	if err := os.WriteFile(mf, []byte(manifest), 0o644); err != nil {
+	if err := os.WriteFile(mf, []byte(manifest.String()), 0o644); err != nil {
 		return err
 	}
 	if _, err := k("apply", "-n", ns, "-f", mf); err != nil {

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 )
 
@@ -102,75 +103,44 @@ func (k *kube) apply(manifest string) {
 	}
 }
 
-// podSpec is the spec of a pod that runs `erl -sname app` from the host's
-// /usr, with the run's cookie unless cookieEnv names an environment
-// variable (set by env) to take it from. env is YAML list items, indented
-// for the container.
-func podSpec(env, cookieFrom string) string {
-	cookieArg := cookie
-	if cookieFrom != "" {
-		cookieArg = "$(" + cookieFrom + ")"
+// workload is what test/k8s/erlang.yaml.tmpl makes: a StatefulSet (or a
+// Deployment) of pods running `erl -sname app`.
+type workload struct {
+	Name       string
+	Replicas   int
+	Deployment bool
+	Cookie     string   // the run's when empty
+	Env        []string // more env entries, YAML flow style
+	Args       []string
+	DistPort   int
+}
+
+// start applies w, and waits for its pods' nodes and returns their names.
+func (k *kube) start(w workload) []string {
+	k.t.Helper()
+	if w.Cookie == "" {
+		w.Cookie = cookie
 	}
-	return fmt.Sprintf(`
-      dnsPolicy: Default
-      enableServiceLinks: false
-      automountServiceAccountToken: false
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: app
-        image: epmd-docker-k8s.local/hostusr:1
-        imagePullPolicy: Never
-        command: ["/usr/bin/erl", "-sname", "app", "-setcookie", "%s", "-noinput"]
-        env:
-        - {name: HOME, value: /tmp}
-%s
-        volumeMounts: [{name: usr, mountPath: /usr, readOnly: true}]
-      volumes: [{name: usr, hostPath: {path: /usr, type: Directory}}]`, cookieArg, env)
+	if w.Replicas == 0 {
+		w.Replicas = 1
+	}
+	tmpl, err := template.ParseFiles(filepath.Join(root, "test", "k8s", "erlang.yaml.tmpl"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, w); err != nil {
+		k.t.Fatal(err)
+	}
+	k.apply(b.String())
+	return k.waitNodes("app=" + w.Name)
 }
 
 // statefulSet starts a StatefulSet of one pod, NAME-0, under a headless
 // service NAME, and waits for its node.
-func (k *kube) statefulSet(name, env, cookieFrom string) string {
+func (k *kube) statefulSet(name string) string {
 	k.t.Helper()
-	k.apply(fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: %[1]s}
-spec:
-  clusterIP: None
-  selector: {app: %[1]s}
-  ports: [{name: epmd, port: 4369}]
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: %[1]s}
-spec:
-  serviceName: %[1]s
-  replicas: 1
-  selector: {matchLabels: {app: %[1]s}}
-  template:
-    metadata: {labels: {app: %[1]s}}
-    spec:%[2]s
-`, name, podSpec(env, cookieFrom)))
-	pod := name + "-0"
-	k.waitNodes("app=" + name)
-	return pod
-}
-
-// deployment starts a Deployment of n pods and returns their names once
-// their nodes are up.
-func (k *kube) deployment(name string, n int) []string {
-	k.t.Helper()
-	k.apply(fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: %[1]s}
-spec:
-  replicas: %[3]d
-  selector: {matchLabels: {app: %[1]s}}
-  template:
-    metadata: {labels: {app: %[1]s}}
-    spec:%[2]s
-`, name, podSpec("", ""), n))
-	return k.waitNodes("app=" + name)
+	return k.start(workload{Name: name})[0]
 }
 
 // waitNodes waits until the pods selected are ready, and each one's epmd
@@ -230,7 +200,7 @@ func peerAddress(a *Admin, node string) string {
 // the pod of a StatefulSet, looked up through the API server.
 func TestKubeRemoteShellStatefulSet(t *testing.T) {
 	k := kubeTest(t)
-	pod := k.statefulSet("web", "", "")
+	pod := k.statefulSet("web")
 	node := "app@" + pod
 	session := "e2e-kremsh-" + randHex(3)
 	args := adminArgs("-sname", "shell"+randHex(3), "-remsh", node)
@@ -263,7 +233,7 @@ func TestKubeRemoteShellStatefulSet(t *testing.T) {
 // Deployment; ls lists their nodes, and so does epmd_docker:nodes/0.
 func TestKubeDeployment(t *testing.T) {
 	k := kubeTest(t)
-	pods := k.deployment("app", 2)
+	pods := k.start(workload{Name: "app", Deployment: true, Replicas: 2})
 	a := startAdmin(t, k.env())
 	for _, p := range pods {
 		if got := a.Connect("app@" + p); got != "true" {
@@ -320,8 +290,8 @@ func TestKubeEvalCookieFromSecret(t *testing.T) {
 	k := kubeTest(t)
 	secret := "sec" + randHex(8)
 	k.kubectl("create", "secret", "generic", "erlang", "-n", k.ns, "--from-literal=cookie="+secret)
-	pod := k.statefulSet("db", `        - name: RELEASE_COOKIE
-          valueFrom: {secretKeyRef: {name: erlang, key: cookie}}`, "RELEASE_COOKIE")
+	pod := k.start(workload{Name: "db", Cookie: "$(RELEASE_COOKIE)",
+		Env: []string{"{name: RELEASE_COOKIE, valueFrom: {secretKeyRef: {name: erlang, key: cookie}}}"}})[0]
 
 	// The run's cookie (runHelper's ERLANG_COOKIE) is refused.
 	r := runHelper(t, k.env(), nil, "eval", "app@"+pod, "node().")
@@ -341,7 +311,7 @@ func TestKubePodRecreated(t *testing.T) {
 	for _, reach := range []string{"direct", "forward"} {
 		t.Run(reach, func(t *testing.T) {
 			k := kubeTest(t)
-			pod := k.statefulSet("web", "", "")
+			pod := k.statefulSet("web")
 			node := "app@" + pod
 			a := startAdmin(t, k.env("EPMD_DOCKER_KUBE_REACH="+reach, "EPMD_DOCKER_LOG=info"))
 			if got := a.Connect(node); got != "true" {
@@ -392,7 +362,7 @@ func TestKubePodRecreated(t *testing.T) {
 // host), at the pod's address.
 func TestKubeReach(t *testing.T) {
 	k := kubeTest(t)
-	pod := k.statefulSet("web", "", "")
+	pod := k.statefulSet("web")
 	node := "app@" + pod
 	ip := k.podIP(pod)
 	for _, tc := range []struct{ reach, want string }{
@@ -448,7 +418,7 @@ func TestKubeReach(t *testing.T) {
 // gives a clean false, and the node goes on reaching pods.
 func TestKubeUnknownPod(t *testing.T) {
 	k := kubeTest(t)
-	pod := k.statefulSet("web", "", "")
+	pod := k.statefulSet("web")
 	a := startAdmin(t, k.env())
 	for _, host := range []string{"no-such-pod-" + randHex(3), "no-such-pod." + k.ns, "web-9.web." + k.ns + ".svc.cluster.local"} {
 		if got := a.Connect("app@" + host); got != "false" {
@@ -497,7 +467,7 @@ func TestKubeDoctor(t *testing.T) {
 // answer to is the container's; once the container is gone, the pod's.
 func TestKubeDockerFirst(t *testing.T) {
 	k := kubeTest(t)
-	pod := k.statefulSet("web", "", "")
+	pod := k.statefulSet("web")
 	node := "app@" + pod
 	c := startNode(t, nodeSpec{DockerArgs: []string{"--hostname", pod}})
 	a := startAdmin(t, k.env())
@@ -521,7 +491,7 @@ func TestKubeDockerFirst(t *testing.T) {
 // permissions alone.
 func TestKubeRBAC(t *testing.T) {
 	k := kubeTest(t)
-	pod := k.statefulSet("web", "", "")
+	pod := k.statefulSet("web")
 	k.kubectl("create", "serviceaccount", "tester", "-n", k.ns)
 	token := k.kubectl("create", "token", "tester", "-n", k.ns, "--duration=10m")
 	server := k.kubectl("config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
@@ -535,7 +505,9 @@ func TestKubeRBAC(t *testing.T) {
 	access := func() (status, detail string) {
 		t.Helper()
 		r := runHelper(t, user.env(), nil, "doctor", "--json")
-		var ans struct{ Checks []struct{ Name, Status, Detail string } }
+		var ans struct {
+			Checks []struct{ Name, Status, Detail string }
+		}
 		if err := json.Unmarshal([]byte(r.stdout), &ans); err != nil {
 			t.Fatalf("doctor --json: %v\n%s\n%s", err, r.stdout, r.stderr)
 		}
