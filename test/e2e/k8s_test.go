@@ -556,3 +556,18 @@ func TestKubeRBAC(t *testing.T) {
 		t.Errorf("connected at %s, want through a port-forward", got)
 	}
 }
+
+// TestKubeNamedDistPort: a pod that names its distribution port
+// erlang-dist is forwarded to that port at once, without asking its epmd.
+func TestKubeNamedDistPort(t *testing.T) {
+	k := kubeTest(t)
+	pod := k.start(workload{Name: "web", DistPort: 9100,
+		Args: []string{"-kernel", "inet_dist_listen_min", "9100", "inet_dist_listen_max", "9100"}})[0]
+	a := startAdmin(t, k.env("EPMD_DOCKER_KUBE_REACH=forward", "EPMD_DOCKER_LOG=info"))
+	if got := a.Connect("app@" + pod); got != "true" {
+		t.Fatalf("connect_node(app@%s) = %s\n%s", pod, got, a.Output())
+	}
+	if n := strings.Count(a.Output(), "port-forward open"); n != 1 || !strings.Contains(a.Output(), "port 9100\"") {
+		t.Errorf("%d forwards opened, want one, to port 9100:\n%s", n, a.Output())
+	}
+}
