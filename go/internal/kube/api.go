@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,8 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/portforward"
+	"k8s.io/client-go/transport/spdy"
 )
 
 // API is the part of the Kubernetes API the backend uses, read-only but
@@ -109,4 +113,34 @@ func (a *restAPI) Review(ctx context.Context, r *authv1.SelfSubjectAccessReview)
 	var out authv1.SelfSubjectAccessReview
 	err := a.auth.Post().Resource("selfsubjectaccessreviews").Body(r).Do(ctx).Into(&out)
 	return &out, err
+}
+
+// apiDialer returns the dial function for forwards through the API server
+// of rc: WebSocket first, SPDY when the server does not upgrade to it, as
+// kubectl port-forward does.
+func apiDialer(rc *rest.Config, client rest.Interface) dialFunc {
+	return func(namespace, pod string) (httpstream.Connection, error) {
+		u := client.Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
+		transport, upgrader, err := spdy.RoundTripperFor(rc)
+		if err != nil {
+			return nil, err
+		}
+		var d httpstream.Dialer = spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
+		ws, err := portforward.NewSPDYOverWebsocketDialer(u, rc)
+		if err != nil {
+			return nil, err
+		}
+		d = portforward.NewFallbackDialer(ws, d, func(err error) bool {
+			return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+		})
+		c, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)
+		if err != nil {
+			return nil, err
+		}
+		if proto != portforward.PortForwardProtocolV1Name {
+			c.Close()
+			return nil, fmt.Errorf("the API server speaks %q, not %q", proto, portforward.PortForwardProtocolV1Name)
+		}
+		return c, nil
+	}
 }

@@ -16,9 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
-	"k8s.io/client-go/transport/spdy"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
@@ -333,34 +330,4 @@ func (f *forward) carry(c net.Conn, id int) error {
 	}
 	data.Reset()
 	return <-remoteErr
-}
-
-// apiDialer returns the dial function for forwards through the API server
-// of rc: WebSocket first, SPDY when the server does not upgrade to it, as
-// kubectl port-forward does.
-func apiDialer(rc *rest.Config, client rest.Interface) dialFunc {
-	return func(namespace, pod string) (httpstream.Connection, error) {
-		u := client.Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
-		transport, upgrader, err := spdy.RoundTripperFor(rc)
-		if err != nil {
-			return nil, err
-		}
-		var d httpstream.Dialer = spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
-		ws, err := portforward.NewSPDYOverWebsocketDialer(u, rc)
-		if err != nil {
-			return nil, err
-		}
-		d = portforward.NewFallbackDialer(ws, d, func(err error) bool {
-			return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-		})
-		c, proto, err := d.Dial(portforward.PortForwardProtocolV1Name)
-		if err != nil {
-			return nil, err
-		}
-		if proto != portforward.PortForwardProtocolV1Name {
-			c.Close()
-			return nil, fmt.Errorf("the API server speaks %q, not %q", proto, portforward.PortForwardProtocolV1Name)
-		}
-		return c, nil
-	}
 }
