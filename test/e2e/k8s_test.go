@@ -571,3 +571,35 @@ func TestKubeNamedDistPort(t *testing.T) {
 		t.Errorf("%d forwards opened, want one, to port 9100:\n%s", n, a.Output())
 	}
 }
+
+// TestKubeContainerRestart: the node's container restarts in its pod (the
+// same pod, a new node on another port): through a port-forward, the next
+// connection reaches the new node.
+func TestKubeContainerRestart(t *testing.T) {
+	k := kubeTest(t)
+	pod := k.statefulSet("web")
+	node := "app@" + pod
+	a := startAdmin(t, k.env("EPMD_DOCKER_KUBE_REACH=forward", "EPMD_DOCKER_LOG=info"))
+	if got := a.Connect(node); got != "true" {
+		t.Fatalf("connect_node(%s) = %s\n%s", node, got, a.Output())
+	}
+	before := a.Eval(fmt.Sprintf("rpc:call('%s', erlang, system_info, [creation])", node), 15*time.Second)
+	// The node halts; the kubelet starts the container again.
+	a.Eval(fmt.Sprintf("erpc:cast('%s', erlang, halt, [])", node), 10*time.Second)
+	deadline := time.Now().Add(120 * time.Second)
+	for k.kubectl("get", "pod", pod, "-n", k.ns, "-o", "jsonpath={.status.containerStatuses[0].restartCount}") == "0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container of %s did not restart", pod)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	k.waitNodes("app=web")
+	waitEval(t, a, fmt.Sprintf("net_kernel:connect_node('%s')", node), 30*time.Second, func(s string) bool { return s == "true" })
+	after := a.Eval(fmt.Sprintf("rpc:call('%s', erlang, system_info, [creation])", node), 15*time.Second)
+	if after == before || strings.Contains(after, "badrpc") {
+		t.Errorf("after the restart, rpc reached %s (before: %s), want the new node", after, before)
+	}
+	if got := peerAddress(a, node); got != `"127.0.0.1"` {
+		t.Errorf("after the restart: connected at %s, want through a port-forward", got)
+	}
+}
