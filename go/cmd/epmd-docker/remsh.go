@@ -34,7 +34,8 @@ const remshHelp = `Usage: epmd-docker remsh TARGET [flags] [-- ERL_ARGS...]
 
 Opens a remote shell on an Erlang node in a container. TARGET is anything
 resolve accepts (container name, hostname, ID or ID prefix, network alias,
-compose service), optionally with a node name: node@TARGET. Without one,
+compose service; or, with a kubeconfig, a pod: POD, POD.NAMESPACE, its DNS
+name), optionally with a node name: node@TARGET. Without one,
 the epmd in the container is asked: its only node is used; among several,
 you are asked which (an error listing them when stdin is not a terminal).
 
@@ -54,7 +55,10 @@ or ROOT/_build/default/lib/epmd_docker/ebin).
 Flags:
   --cookie C                the cookie (see below: prefer ERLANG_COOKIE)
   --cookie-from-container   the container's RELEASE_COOKIE or ERLANG_COOKIE,
-                            or the -setcookie in its command line
+                            or the -setcookie in its command line; for a
+                            pod, the same in its spec, a value or from a
+                            Secret (valueFrom.secretKeyRef: the Secret is
+                            read, which needs get on secrets)
   --iex                     start iex instead of erl (the node must have
                             Elixir on its code path)
   --dry-run                 check everything, print the command, run nothing
