@@ -30,6 +30,7 @@
 
 %% Connections
 -export([connect/2]).
+-export([connect/3]).
 -export([cluster/3]).
 
 %% The helper
@@ -81,9 +82,12 @@ handle(Line) ->
 -spec address_please(module(), string(), inet | inet6, pos_integer()) ->
           {ok, [non_neg_integer()]} | {error, term()}.
 address_please(Mod, Host, Family, N) ->
-    case Mod:address_please("app", Host, Family) of
-        {ok, _} -> times(fun() -> {ok, _} = Mod:address_please("app", Host, Family) end, N);
-        Other -> {error, {first_lookup, Host, Other}}
+    %% {ok, Ip}, or {ok, Ip, Port, 6} for a node dialled at a port (a
+    %% published port, a tunnel, a Kubernetes port-forward).
+    Ok = fun() -> element(1, Mod:address_please("app", Host, Family)) =:= ok end,
+    case Ok() of
+        true -> times(fun() -> true = Ok() end, N);
+        false -> {error, {first_lookup, Host, Mod:address_please("app", Host, Family)}}
     end.
 
 %% As address_please/4, with a pause of GapMs before each call: a lookup
@@ -236,12 +240,20 @@ burst(Pairs, N) ->
 %% other node finish its side before the next setup.
 -spec connect(node(), pos_integer()) -> {ok, [non_neg_integer()]} | {error, term()}.
 connect(Node, N) ->
-    _ = disconnect([Node]),
-    connect(Node, N, []).
+    connect(Node, N, 20).
 
-connect(_Node, 0, Acc) ->
+%% As connect/2, with a pause of GapMs after each disconnect: long enough,
+%% and a Kubernetes port-forward closes when idle, so that each connection
+%% opens a new one.
+-spec connect(node(), pos_integer(), non_neg_integer()) ->
+          {ok, [non_neg_integer()]} | {error, term()}.
+connect(Node, N, GapMs) ->
+    _ = disconnect([Node]),
+    connect(Node, N, GapMs, []).
+
+connect(_Node, 0, _GapMs, Acc) ->
     {ok, lists:reverse(Acc)};
-connect(Node, N, Acc) ->
+connect(Node, N, GapMs, Acc) ->
     T0 = erlang:monotonic_time(),
     Result = net_kernel:connect_node(Node),
     T1 = erlang:monotonic_time(),
@@ -249,8 +261,8 @@ connect(Node, N, Acc) ->
         true ->
             case disconnect([Node]) of
                 ok ->
-                    timer:sleep(20),
-                    connect(Node, N - 1, [ns(T1 - T0) | Acc]);
+                    timer:sleep(GapMs),
+                    connect(Node, N - 1, GapMs, [ns(T1 - T0) | Acc]);
                 Error ->
                     Error
             end;

@@ -45,6 +45,9 @@ type results struct {
 	scaleList, scaleMiss series
 	scaleLs              series
 	scaleRSS, scaleHWM   int64
+	// 10: a Kubernetes pod, through port-forwards (kube.go).
+	kubeWarm, kubeNew, kubeOpen series
+	kubeSkipped                 string // why 10 was not measured
 }
 
 type clusterRun struct {
@@ -293,6 +296,14 @@ func measure(ctx context.Context, s *settings) (*results, error) {
 	logf("9: %d more running containers (plain sleeping ones)", cnt.sleepers)
 	if err := scale(ctx, s, ed, cs, cnt, res); err != nil {
 		return nil, err
+	}
+
+	logf("10: a Kubernetes pod through port-forwards")
+	if err := kubeBench(ctx, s, func(name string) []string { return common(name, "epmd_docker") }, cnt, res); err != nil {
+		return nil, err
+	}
+	if res.kubeSkipped != "" {
+		logf("10: skipped: %s", res.kubeSkipped)
 	}
 	return res, nil
 }

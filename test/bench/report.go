@@ -157,6 +157,16 @@ func report(r *results) string {
 	row("9b", fmt.Sprintf("Scale: a miss that lists %d containers (the first also inspects the new ones)", r.scaleContainers), r.scaleMiss, "")
 	row("9c", fmt.Sprintf("Scale: `epmd-docker ls` with %d running containers, exec to exit", r.scaleContainers), r.scaleLs, "")
 	fmt.Fprintf(&b, "| 9d | Scale: helper memory with %d running containers | | RSS %s | peak %s | |\n", r.scaleContainers, mb(r.scaleRSS), mb(r.scaleHWM))
+	if r.kubeSkipped == "" {
+		row("10a", "Warm `address_please/3` of a Kubernetes pod name (`web-0`, reached through a port-forward): the port owner's table", r.kubeWarm,
+			times(r.kubeWarm.median(), r.warm.median(), "1a"))
+		row("10b", "`connect_node/1` to the pod's node through a new port-forward (the last one closed when idle; the port named `erlang-dist`)", r.kubeNew,
+			pctOver(r.kubeNew.median(), r.kubeOpen.median(), "10c"))
+		row("10c", "`connect_node/1` to the pod's node through an open port-forward", r.kubeOpen,
+			pctOver(r.kubeOpen.median(), r.connDocker.median(), "3a"))
+	} else {
+		fmt.Fprintf(&b, "| 10 | Kubernetes pod rows: not measured (%s) | | | | |\n", r.kubeSkipped)
+	}
 	if r.firstFailed > 0 {
 		fmt.Fprintf(&b, "\n%d first lookups in a new node (2c, 4c) failed and are not in the table.\n", r.firstFailed)
 	}

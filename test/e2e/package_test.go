@@ -231,10 +231,12 @@ func TestPackage(t *testing.T) {
 	must(t, err)
 	t.Logf("%s: %d bytes", filepath.Base(pkg)+".tar.gz", fi.Size())
 	// Since the SSH and context support (github.com/docker/cli) the four
-	// helpers make it about 17 MB, over hex.pm's 16 MiB: publishing needs
-	// the helpers split out (README, Install). What is checked here is
-	// that nothing unstripped or unexpected slipped in.
-	if fi.Size() > 24<<20 {
+	// helpers made it about 17 MB, and since the Kubernetes backend
+	// (k8s.io/client-go, k8s.io/api: each helper went from 11.5 to 22.5
+	// MB) about 31 MB, well over hex.pm's 16 MiB: publishing needs the
+	// helpers split out (README, Install). What is checked here is that
+	// nothing unstripped or unexpected slipped in.
+	if fi.Size() > 40<<20 {
 		t.Errorf("the package is %d bytes: more than four stripped helpers and the sources", fi.Size())
 	}
 

@@ -46,6 +46,15 @@ about each failure:
   erl                  erl is on PATH, and its OTP version
   erlang library       epmd_docker's ebin beside this program, and the
                        helper the Erlang side starts, found by a real erl
+  kubernetes context   with a kubeconfig (KUBECONFIG, else ~/.kube/config):
+                       its current context, namespace and API server
+  kubernetes api       the API server answers, and its version
+  kubernetes access    the RBAC permissions used, asked of the API server
+                       (SelfSubjectAccessReview): get, list and watch on
+                       pods, create on pods/portforward, get on secrets
+                       (for --cookie-from-container only)
+  kubernetes reach     pods dialled at their addresses or through
+                       port-forwards (EPMD_DOCKER_KUBE_REACH)
 
 Flags:
   --json   print the checks as JSON
@@ -100,6 +109,7 @@ func (c *doctorCmd) run(ctx context.Context, args []string) error {
 
 	d := &doctor{log: c.std.err}
 	checks, dockerDown := d.run(ctx)
+	checks = append(checks, kubeChecks(ctx, newLogger(c.std.err))...)
 
 	failed := slices.ContainsFunc(checks, func(ch check) bool { return ch.Status == statusFail })
 	if *asJSON {

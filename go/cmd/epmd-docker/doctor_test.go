@@ -26,6 +26,8 @@ type doctorAnswer struct {
 
 func doctorJSON(t *testing.T, bin string, env []string) (map[string]check, result) {
 	t.Helper()
+	// No cluster: the Kubernetes checks are one line, skipped.
+	env = append(env[:len(env):len(env)], "KUBECONFIG="+filepath.Join(t.TempDir(), "no-kubeconfig"))
 	r := runBinary(t, bin, env, "doctor", "--json")
 	var ans doctorAnswer
 	if err := json.Unmarshal([]byte(r.stdout), &ans); err != nil {
@@ -40,8 +42,11 @@ func doctorJSON(t *testing.T, bin string, env []string) (map[string]check, resul
 			t.Errorf("check %s failed without saying what to do: %+v", c.Name, c)
 		}
 	}
-	if len(ans.Checks) != 8 {
-		t.Errorf("doctor: %d checks, want 8: %+v", len(ans.Checks), ans.Checks)
+	if len(ans.Checks) != 9 {
+		t.Errorf("doctor: %d checks, want 9: %+v", len(ans.Checks), ans.Checks)
+	}
+	if k := byName["kubernetes"]; k.Status != statusSkip {
+		t.Errorf("doctor without a kubeconfig: kubernetes check %+v, want skipped", k)
 	}
 	if ans.OK == failed || failed != (r.code != 0) {
 		t.Errorf("doctor: ok %v, a check failed %v, exit %d: inconsistent", ans.OK, failed, r.code)

@@ -38,7 +38,8 @@ stops the node.
 Flags:
   --cookie C                the cookie (prefer ERLANG_COOKIE; see remsh)
   --cookie-from-container   the container's RELEASE_COOKIE or ERLANG_COOKIE,
-                            or the -setcookie in its command line
+                            or the -setcookie in its command line (for a
+                            pod, also from a Secret; see remsh)
   --json                    print {"node", "result"} or {"node", "error",
                             "message"} (error: syntax, unreachable, raised,
                             timeout)

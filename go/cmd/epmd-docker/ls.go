@@ -30,12 +30,17 @@ which needs no cookie), or name@hostname if it does not answer. Containers
 are asked all at once, each within a short timeout; a container without an
 epmd shows none.
 
+With a kubeconfig (KUBECONFIG, else ~/.kube/config), the running pods of
+its current context's namespace follow, CONTAINER "pod", NAME
+POD.NAMESPACE, each asked at its address or through a port-forward, as the
+Erlang side would reach it (EPMD_DOCKER_KUBE_REACH).
+
 Flags:
   --json        print the list as JSON
   --timeout D   how long to wait for each container's epmd (default 500ms)
 
 Exit status: 0 listed (even if empty); 2 usage error; 3 Docker could not be
-reached.
+reached (and no Kubernetes cluster could be listed instead).
 `
 
 // defaultProbeTimeout bounds one epmd probe: a local container answers in
@@ -65,6 +70,8 @@ type containerEntry struct {
 	Reach     string      `json:"reach,omitempty"`
 	EPMDError string      `json:"epmd_error,omitempty"`
 	Nodes     []nodeEntry `json:"nodes"`
+	// Pod is set for a Kubernetes pod (Name is then POD.NAMESPACE).
+	Pod *podJSON `json:"pod,omitempty"`
 	// Dropped counts the names its epmd lists that are left out: not
 	// valid node names, or more than discover.MaxPerContainer.
 	Dropped int `json:"dropped,omitempty"`
@@ -108,16 +115,28 @@ func (c *lsCmd) run(ctx context.Context, args []string) error {
 		return cmdUsageError("ls", "--timeout must be positive")
 	}
 
-	api, r, err := newDocker(newLogger(c.std.err))
+	log := newLogger(c.std.err)
+	api, r, err := newDocker(log)
 	if err != nil {
 		return err
 	}
 	defer api.Close()
 	entries, err := listContainers(ctx, api, r, *timeout)
-	if err != nil {
-		return unavailable(err)
+	if err == nil {
+		addWays(ctx, api, r, entries)
 	}
-	addWays(ctx, api, r, entries)
+	// Pods after containers, the order of lookups. Either may fail
+	// alone: what the other lists is still shown.
+	pods, kerr := listPods(ctx, log, *timeout)
+	switch {
+	case err != nil && (kerr != nil || pods == nil):
+		return unavailable(err)
+	case err != nil:
+		fmt.Fprintf(c.std.err, "epmd-docker: containers left out: %s\n", unavailable(err))
+	case kerr != nil:
+		fmt.Fprintf(c.std.err, "epmd-docker: Kubernetes pods left out: %s\n", kerr)
+	}
+	entries = append(entries, pods...)
 
 	if *asJSON {
 		return cli.JSON(c.std.out, struct {
@@ -125,7 +144,7 @@ func (c *lsCmd) run(ctx context.Context, args []string) error {
 		}{entries})
 	}
 	if len(entries) == 0 {
-		fmt.Fprintln(c.std.err, "epmd-docker: no running containers")
+		fmt.Fprintln(c.std.err, "epmd-docker: no running containers (nor pods)")
 		return nil
 	}
 	_, err = lsTable(entries, cli.ColorFor(c.std.out)).WriteTo(c.std.out)

@@ -64,13 +64,19 @@ Run 'epmd-docker COMMAND --help' for a command's flags.
 
 HOST is what follows the @ in node@HOST: a running container's hostname (by
 default its 12-digit ID), its name, ID or unique ID prefix, a network alias,
-or a compose service name.
+or a compose service name. When no container answers to it and a kubeconfig
+is present, a running pod of its current context: POD or HOSTNAME (web-0),
+POD.NAMESPACE, or HOSTNAME.SERVICE.NAMESPACE.svc.cluster.local.
 
 Settings (environment):
   DOCKER_HOST, DOCKER_*     which Docker daemon to ask, as for the docker CLI
   EPMD_DOCKER_NETWORK       network whose address to use for containers on several
   EPMD_DOCKER_TTL           how long an answer is cached (Go duration, default 30s)
   EPMD_DOCKER_NEGATIVE_TTL  how long "not found" is cached (default 2s)
+  KUBECONFIG                the Kubernetes context to look in, as for kubectl
+                            (default ~/.kube/config; none: containers only)
+  EPMD_DOCKER_KUBE_REACH    pods at their address (direct), through a port-forward
+                            (forward), or as a probe says (auto, the default)
   EPMD_DOCKER_LOG           log level on stderr: debug, info, warn (default), error
   NO_COLOR                  no colour even on a terminal
 

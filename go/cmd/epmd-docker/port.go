@@ -36,6 +36,12 @@ The protocol is described in go/internal/wire/doc.go.
 EPMD_DOCKER_TIMEOUT is the port owner's request timeout in milliseconds
 (default 2000); every request is answered within it, less a margin.
 
+A host that no running container answers to is looked up among the pods of
+the kubeconfig's current context (KUBECONFIG, else ~/.kube/config), if
+there is one; EPMD_DOCKER_KUBE_REACH (auto, direct, forward),
+EPMD_DOCKER_KUBE_FORWARD_IDLE and EPMD_DOCKER_KUBE=0 are its settings.
+Nothing is asked of the cluster before such a lookup.
+
 Exit status: 0 stdin closed; 65 the input is corrupt; 78 a setting is
 invalid (said on stderr, and to the port owner).
 `
@@ -67,6 +73,11 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.fatal(log, err)
 	}
+	cluster, err := newCluster(log)
+	if err != nil {
+		return c.fatal(log, err)
+	}
+	defer cluster.Close()
 	// The event watcher lives exactly as long as the port: when stdin
 	// closes, Serve returns and the deferred cancel stops it. What it
 	// learns goes to the port owner as pushes, through Serve's writer.
@@ -80,6 +91,7 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		}
 	}
 	go res.Watch(ctx, push)
+	cluster.Push = push
 	// A reach decision that changes after answers were given from it (a
 	// late /info, a network's probe) makes every copy of them suspect.
 	decider.Changed = func() { push(wire.InvalidateAll()) }
@@ -94,10 +106,10 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 		finder.Via = tunnelAt(ctx, api)
 	}
 	srv := &port.Server{
-		Backend: struct {
+		Backend: &lookupChain{docker: struct {
 			*reach.Locator
 			*discover.Finder
-		}{loc, finder},
+		}{loc, finder}, kube: cluster, log: log},
 		Log:     log,
 		Version: version(),
 		Timeout: timeout,

@@ -34,7 +34,8 @@ const remshHelp = `Usage: epmd-docker remsh TARGET [flags] [-- ERL_ARGS...]
 
 Opens a remote shell on an Erlang node in a container. TARGET is anything
 resolve accepts (container name, hostname, ID or ID prefix, network alias,
-compose service), optionally with a node name: node@TARGET. Without one,
+compose service; or, with a kubeconfig, a pod: POD, POD.NAMESPACE, its DNS
+name), optionally with a node name: node@TARGET. Without one,
 the epmd in the container is asked: its only node is used; among several,
 you are asked which (an error listing them when stdin is not a terminal).
 
@@ -54,7 +55,10 @@ or ROOT/_build/default/lib/epmd_docker/ebin).
 Flags:
   --cookie C                the cookie (see below: prefer ERLANG_COOKIE)
   --cookie-from-container   the container's RELEASE_COOKIE or ERLANG_COOKIE,
-                            or the -setcookie in its command line
+                            or the -setcookie in its command line; for a
+                            pod, the same in its spec, a value or from a
+                            Secret (valueFrom.secretKeyRef: the Secret is
+                            read, which needs get on secrets)
   --iex                     start iex instead of erl (the node must have
                             Elixir on its code path)
   --dry-run                 check everything, print the command, run nothing
@@ -228,6 +232,9 @@ func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFl
 	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
 	defer cancel()
 	m, err := r.Lookup(dctx, host, wire.Inet)
+	if err != nil && askKube(err) {
+		return locatePod(ctx, std, name, host, given, fromContainer, ask, err)
+	}
 	if err != nil {
 		return located{}, resolveError(host, unavailable(err))
 	}
@@ -253,10 +260,7 @@ func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFl
 	case err != nil:
 		return located{}, fmt.Errorf("%w: cannot ask the epmd in %s at %s: %w", errUnreachable, where, addr, err)
 	}
-	if found.Dropped > 0 {
-		fmt.Fprintf(std.err, "epmd-docker: %s lists %d names that are not valid node names, or more than %d; left out\n", where, found.Dropped, discover.MaxPerContainer)
-	}
-	node, err := pick(std, found.Nodes, name, host, where, ask)
+	node, err := pick(std, found, name, host, where, ask)
 	if err != nil {
 		return located{}, err
 	}
@@ -266,11 +270,21 @@ func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFl
 		return located{}, err
 	}
 
+	return checkNode(pctx, std, node, located{where: where, cookie: cookie, source: source, private: private}, func(dial string) error {
+		return sameContainer(dctx, r, dial, m)
+	})
+}
+
+// checkNode checks the cookie with the node found in t.where, and that
+// the name it gives is one that leads back there (same), and returns t
+// completed.
+func checkNode(ctx context.Context, std stdio, node discover.Node, t located, same func(dial string) error) (located, error) {
+	where, cookie, source := t.where, t.cookie, t.source
 	// The check introduces itself under a name of its own: the node may
 	// hold the check's connection for a moment after it ends, and would
 	// refuse erl as "already connected" if erl came under the same name.
 	self := "remsh-check-" + randomHex(4) + "@" + shortHostname()
-	dial, err := dist.Check(pctx, node.Dial, self, cookie)
+	dial, err := dist.Check(ctx, node.Dial, self, cookie)
 	switch {
 	case errors.Is(err, dist.ErrBadCookie):
 		return located{}, fmt.Errorf("%w: %s in %s refused the cookie (from %s)", errCookieRefused, cli.Safe(dial), where, source)
@@ -283,14 +297,20 @@ func locate(ctx context.Context, std stdio, cmd, target string, cookies cookieFl
 	case err != nil:
 		return located{}, fmt.Errorf("%w: %s in %s at %s: %w", errUnreachable, node.Node, where, node.Dial, err)
 	}
-	if err := sameContainer(dctx, r, dial, m); err != nil {
+	if err := same(dial); err != nil {
 		return located{}, err
 	}
-	return located{node: dial, where: where, dial: node.Dial, cookie: cookie, source: source, private: private}, nil
+	t.node, t.dial = dial, node.Dial
+	return t, nil
 }
 
-// pick chooses the node to dial among those found in the container.
-func pick(std stdio, nodes []discover.Node, name, host, where string, ask bool) (discover.Node, error) {
+// pick chooses the node to dial among those found in the container (or
+// pod), and says how many names were left out.
+func pick(std stdio, found discover.Found, name, host, where string, ask bool) (discover.Node, error) {
+	if found.Dropped > 0 {
+		fmt.Fprintf(std.err, "epmd-docker: %s lists %d names that are not valid node names, or more than %d; left out\n", where, found.Dropped, discover.MaxPerContainer)
+	}
+	nodes := found.Nodes
 	if len(nodes) == 0 {
 		return discover.Node{}, fmt.Errorf("no Erlang node is registered with the epmd in %s", where)
 	}
@@ -341,10 +361,7 @@ func askNode(in *bufio.Reader, out io.Writer, nodes []discover.Node, where strin
 // must be handed it privately (true) or finds it itself in
 // ~/.erlang.cookie.
 func findCookie(ctx context.Context, std stdio, api *docker.Client, given string, fromContainer bool, id, where string) (cookie, source string, private bool, err error) {
-	switch {
-	case given != "":
-		cookie, source, private = given, "--cookie", true
-	case fromContainer:
+	return pickCookie(given, fromContainer, func() (string, string, error) {
 		if plainTCP(api.Host()) {
 			fmt.Fprintf(std.err, "epmd-docker: warning: DOCKER_HOST=%s is plain TCP: the container's environment, cookie included, crosses the network unencrypted (use TLS, DOCKER_TLS_VERIFY=1, or ssh://)\n", api.Host())
 		}
@@ -352,15 +369,28 @@ func findCookie(ctx context.Context, std stdio, api *docker.Client, given string
 		defer cancel()
 		cfg, err := api.Config(ictx, id)
 		if err != nil {
-			return "", "", false, err
+			return "", "", err
 		}
-		v, name, ok := cfg.Lookup("RELEASE_COOKIE", "ERLANG_COOKIE")
-		if ok {
-			cookie, source = v, name+" in "+where
-		} else if v, ok := setcookieArg(cfg.Cmd); ok {
-			cookie, source = v, "-setcookie in the command line of "+where
-		} else {
-			return "", "", false, fmt.Errorf("%s has no RELEASE_COOKIE or ERLANG_COOKIE in its environment, nor -setcookie in its command line", where)
+		if v, name, ok := cfg.Lookup("RELEASE_COOKIE", "ERLANG_COOKIE"); ok {
+			return v, name + " in " + where, nil
+		}
+		if v, ok := setcookieArg(cfg.Cmd); ok {
+			return v, "-setcookie in the command line of " + where, nil
+		}
+		return "", "", fmt.Errorf("%s has no RELEASE_COOKIE or ERLANG_COOKIE in its environment, nor -setcookie in its command line", where)
+	})
+}
+
+// pickCookie is findCookie with the container's cookie found by
+// fromContainer, which is called only when the user asked for it.
+func pickCookie(given string, useContainer bool, fromContainer func() (cookie, source string, err error)) (cookie, source string, private bool, err error) {
+	switch {
+	case given != "":
+		cookie, source, private = given, "--cookie", true
+	case useContainer:
+		cookie, source, err = fromContainer()
+		if err != nil {
+			return "", "", false, err
 		}
 		private = true
 	case os.Getenv("ERLANG_COOKIE") != "":

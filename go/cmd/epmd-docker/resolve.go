@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/epmd-docker/epmd_docker/go/internal/cli"
+	"github.com/epmd-docker/epmd_docker/go/internal/kube"
 	"github.com/epmd-docker/epmd_docker/go/internal/wire"
 )
 
@@ -18,6 +19,13 @@ HOST designates (short ID and name), the network whose address was chosen,
 and the forms by which HOST names it (name, hostname, id, id-prefix,
 compose-service, alias, dns-name, hostname.domainname). A whole node name,
 node@HOST, is accepted too.
+
+When no running container answers to HOST and a kubeconfig is present
+(KUBECONFIG, else ~/.kube/config), HOST is looked up among the running
+pods of its current context: POD or HOSTNAME in the context's namespace,
+POD.NAMESPACE, or HOSTNAME.SERVICE.NAMESPACE.svc.cluster.local. The
+answer then names the pod and says whether it is dialled at its address or
+through a port-forward (EPMD_DOCKER_KUBE_REACH).
 
 Flags:
   --inet6   resolve to an IPv6 address (as for -proto_dist inet6_tcp)
@@ -42,8 +50,11 @@ type resolveAnswer struct {
 	Family    string         `json:"family"`
 	Address   string         `json:"address,omitempty"`
 	Container *containerJSON `json:"container,omitempty"`
-	Network   string         `json:"network,omitempty"`
-	Matched   []string       `json:"matched,omitempty"`
+	// Pod and Context, for a host that names a Kubernetes pod.
+	Pod     *podJSON `json:"pod,omitempty"`
+	Context string   `json:"context,omitempty"`
+	Network string   `json:"network,omitempty"`
+	Matched []string `json:"matched,omitempty"`
 	// Reach is how the Erlang side reaches it (EPMD_DOCKER_MODE); Dial
 	// the host side of its published distribution port, when used.
 	Reach string `json:"reach,omitempty"`
@@ -94,6 +105,13 @@ func (c *resolveCmd) run(ctx context.Context, args []string) error {
 	err = unavailable(err)
 
 	ans := resolveAnswer{Host: host, Family: fam.String()}
+	if err != nil && askKube(err) {
+		pod, perr := c.resolvePod(ctx, host, fam, err)
+		if perr == nil {
+			return c.print(pod, *asJSON)
+		}
+		err = perr
+	}
 	if err != nil {
 		if errors.Is(err, wire.ErrUnavailable) || !*asJSON {
 			return resolveError(host, err)
@@ -117,21 +135,34 @@ func (c *resolveCmd) run(ctx context.Context, args []string) error {
 	for _, f := range m.Forms {
 		ans.Matched = append(ans.Matched, string(f))
 	}
-	if *asJSON {
+	return c.print(ans, *asJSON)
+}
+
+// print writes resolve's answer, for a person or as JSON.
+func (c *resolveCmd) print(ans resolveAnswer, asJSON bool) error {
+	if asJSON {
 		return cli.JSON(c.std.out, ans)
 	}
 	color := cli.ColorFor(c.std.out)
 	t := cli.Table{Color: color}
 	t.AddCells(cli.Cell{Text: "address"}, cli.Cell{Text: ans.Address, Color: cli.Bold})
-	t.Add("container", ans.Container.ShortID+" ("+ans.Container.Name+")")
-	t.Add("hostname", ans.Container.Hostname)
+	if ans.Pod != nil {
+		t.Add("pod", ans.Pod.Name+"."+ans.Pod.Namespace+" (context "+ans.Context+", node "+ans.Pod.Node+")")
+		t.Add("hostname", ans.Pod.Hostname)
+	} else {
+		t.Add("container", ans.Container.ShortID+" ("+ans.Container.Name+")")
+		t.Add("hostname", ans.Container.Hostname)
+	}
 	t.Add("network", ans.Network)
 	t.Add("matched", strings.Join(ans.Matched, ", "))
 	t.Add("reached", ans.Reach)
-	if ans.Dial != "" {
+	switch {
+	case ans.Dial != "" && ans.Pod != nil:
+		t.Add("dial", ans.Dial)
+	case ans.Dial != "":
 		t.Add("dial", ans.Dial+" (published port, no epmd)")
 	}
-	_, err = t.WriteTo(c.std.out)
+	_, err := t.WriteTo(c.std.out)
 	return err
 }
 
@@ -142,6 +173,9 @@ func resolveError(host string, err error) error {
 	case errors.As(err, &amb):
 		return fmt.Errorf("%s names several running containers: %s; name one by its ID", host, strings.Join(amb.Candidates, ", "))
 	case errors.Is(err, wire.ErrNotFound):
+		if len(kube.Kubeconfig()) > 0 {
+			return fmt.Errorf("no running container answers to %s, nor a running pod of the current Kubernetes context (see epmd-docker ls)", host)
+		}
 		return fmt.Errorf("no running container answers to %s (see epmd-docker ls)", host)
 	case errors.Is(err, wire.ErrBadHost):
 		return fmt.Errorf("%q is not a host name", host)

@@ -45,15 +45,17 @@
 //	Ip        = {A,B,C,D} | {A,B,C,D,E,F,G,H}   (inet:ip_address())
 //	Port      = 1..65535
 //	Container = {Id :: binary(), Name :: binary(), Hostname :: binary(), Ip | none}
+//	            (for a pod: its UID, POD.NAMESPACE, its hostname, its address)
 //	Node      = <<"name@host">>, the node names to dial, found the way the
 //	            node is reached (the container's epmd, or the start of a
 //	            distribution handshake on a published port or a tunnel);
 //	            only valid node names, at most 64 per container
-//	Reason    = not_found           no running container answers to Host
+//	Reason    = not_found           no running container answers to Host (nor
+//	                                a pod of the kubeconfig's current context)
 //	          | {ambiguous, [binary()]}
 //	                                several do; each binary is "name (shortid)",
-//	                                or "name (on node NODE)" for a Swarm task
-//	                                on another node
+//	                                "name (on node NODE)" for a Swarm task
+//	                                on another node, or "POD.NAMESPACE (pod)"
 //	          | no_address          the container has no address of that family
 //	          | not_published       it is to be reached through a published
 //	                                port, and publishes no distribution port
@@ -83,7 +85,8 @@
 // (address_please/3 answers {ok, Ip, Port, 6}); the helper sends it for a
 // container reached through a published distribution port or a tunnel, when
 // its own address is not routable from here (EPMD_DOCKER_MODE; see
-// go/internal/reach).
+// go/internal/reach), and for a Kubernetes pod reached through a
+// port-forward (the local end; go/internal/kube).
 //
 // # Copies of replies, and why they are never stale
 //
