@@ -6,7 +6,7 @@
 #   make test     set up (packages, dockerd, test image) and run every test
 #   make test-matrix  the core scenarios on OTP 23, 25, 27 and 29 (MATRIX=...)
 #   make test-k8s the Kubernetes tests, on a cluster built and started here
-#   make bench    benchmarks, printed as a Markdown table
+#   make bench    benchmarks, printed as a Markdown table (bench-k8s: with the Kubernetes rows)
 #   make check    gofmt, go vet, xref, dialyzer
 #   make dist     static helpers for Linux and macOS in priv/OS-ARCH/, and SHA256SUMS
 #   make package  the hex package layout in _build/package/epmd_docker-VSN/ and its tarball
@@ -44,7 +44,7 @@ BEAMS   := $(patsubst erlang/src/%.erl,ebin/%.beam,$(ERL_SRC))
 
 export EPMD_DOCKER_TEST_IMAGE ?= epmd-docker-test:latest
 
-.PHONY: all setup test test-go test-eunit test-e2e test-matrix test-k8s demo bench check clean dist package
+.PHONY: all setup test test-go test-eunit test-e2e test-matrix test-k8s bench-k8s demo bench check clean dist package
 
 # Prebuilt helpers win over priv/epmd-docker on the Erlang side, so the
 # ones that exist are rebuilt with it when the sources change.
@@ -122,6 +122,10 @@ test-matrix: setup all
 # started with its own containerd and bridge, and stopped afterwards.
 test-k8s: setup all dist
 	test/k8s/run.sh
+
+# make bench with the Kubernetes rows, on the same cluster.
+bench-k8s: setup all
+	test/k8s/run.sh bench
 
 demo: setup all
 	test/demo.sh

@@ -94,7 +94,9 @@ func (a *rawAPI) round(ctx context.Context, conc int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	var list []struct{ ID string `json:"Id"` }
+	var list []struct {
+		ID string `json:"Id"`
+	}
 	if err := json.Unmarshal(body, &list); err != nil {
 		return 0, fmt.Errorf("container list: %v", err)
 	}

@@ -37,7 +37,9 @@ func erlEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "EPMD_DOCKER_") || k == "ERL_INETRC" || k == "ERL_EPMD_PORT" || k == "ERL_FLAGS" || k == "ERL_AFLAGS" || k == "ERL_ZFLAGS" {
+		// KUBECONFIG too: the Docker rows must not look in a cluster
+		// (the Kubernetes rows name it themselves).
+		if strings.HasPrefix(k, "EPMD_DOCKER_") || k == "KUBECONFIG" || k == "ERL_INETRC" || k == "ERL_EPMD_PORT" || k == "ERL_FLAGS" || k == "ERL_AFLAGS" || k == "ERL_ZFLAGS" {
 			continue
 		}
 		env = append(env, kv)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-k8s: builds the test cluster (once per machine), brings it up,
 # runs the Kubernetes end-to-end tests (test/e2e, TestKube*) against it,
-# and stops it, also on failure or interruption. A cluster that is already
+# and stops it, also on failure or interruption. `run.sh bench` (make
+# bench-k8s) runs the whole bench instead, Kubernetes rows included. A cluster that is already
 # running (`test/k8s/cluster.sh up`, while working on the tests) is used as
 # it is and left running.
 #
@@ -41,5 +42,9 @@ fi
 
 [ -z "$ours" ] || "$here/cluster.sh" up
 cd "$root"
-KUBECONFIG=$KUBECONFIG_ADMIN EPMD_DOCKER_K8S=1 EPMD_DOCKER_K8S_BIN=$B \
-  go test -count=1 -timeout=30m -v -run "${EPMD_DOCKER_K8S_RUN:-^TestKube}" ./test/e2e/
+export KUBECONFIG=$KUBECONFIG_ADMIN EPMD_DOCKER_K8S=1 EPMD_DOCKER_K8S_BIN=$B
+case "${1:-test}" in
+# make bench-k8s: the whole bench, with its Kubernetes rows (10a-10c).
+bench) go run ./test/bench -out BENCHMARKS.md ;;
+*) go test -count=1 -timeout=30m -v -run "${EPMD_DOCKER_K8S_RUN:-^TestKube}" ./test/e2e/ ;;
+esac
