@@ -160,8 +160,12 @@ func report(r *results) string {
 	if r.kubeSkipped == "" {
 		row("10a", "Warm `address_please/3` of a Kubernetes pod name (`web-0`, reached through a port-forward): the port owner's table", r.kubeWarm,
 			times(r.kubeWarm.median(), r.warm.median(), "1a"))
+		reused := ""
+		if r.kubeReused > 0 {
+			reused = fmt.Sprintf("; %d of %d found the last forward still open", r.kubeReused, len(r.kubeNew))
+		}
 		row("10b", "`connect_node/1` to the pod's node through a new port-forward (the last one closed when idle; the port named `erlang-dist`)", r.kubeNew,
-			pctOver(r.kubeNew.median(), r.kubeOpen.median(), "10c"))
+			pctOver(r.kubeNew.median(), r.kubeOpen.median(), "10c")+reused)
 		row("10c", "`connect_node/1` to the pod's node through an open port-forward", r.kubeOpen,
 			pctOver(r.kubeOpen.median(), r.connDocker.median(), "3a"))
 	} else {
