@@ -227,35 +227,29 @@ func waitSub(t *testing.T, f *fakeAPI) *fakeStream {
 // when the stream opens.
 func settle(t *testing.T, r *Resolver) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r.mu.Lock()
-		idle := r.flight == nil
-		r.mu.Unlock()
-		if idle {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a round is still in flight after 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitState(t, r, "no round in flight", func() bool { return r.flight == nil })
 }
 
 // waitLive waits until the resolver counts its stream as open (it says so
 // right after subscribing).
 func waitLive(t *testing.T, r *Resolver) {
 	t.Helper()
+	waitState(t, r, "the stream open", func() bool { return r.live })
+}
+
+// waitState waits up to 5 s until cond, called with r.mu held, is true.
+func waitState(t *testing.T, r *Resolver, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		r.mu.Lock()
-		live := r.live
+		ok := cond()
 		r.mu.Unlock()
-		if live {
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("resolver never went live")
+			t.Fatalf("not %s after 5s", what)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -197,19 +197,7 @@ func TestFirstLookupOneRound(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	// Watch has begun to subscribe; the fake holds the subscription
 	// until the gate opens.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r.mu.Lock()
-		opening := r.opening != nil
-		r.mu.Unlock()
-		if opening {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Watch did not begin to subscribe")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitState(t, r, "subscribing", func() bool { return r.opening != nil })
 	got := make(chan string, 1)
 	go func() {
 		a, err := r.Resolve(context.Background(), "web", wire.Inet)
