@@ -130,7 +130,7 @@ bench-k8s: setup all
 demo: setup all
 	test/demo.sh
 
-# About two minutes: 50 container nodes, three host nodes, every
+# About six minutes: 50 container nodes, three host nodes, every
 # measurement in blocks taken in turn with its baselines. Prints the table
 # and writes it into BENCHMARKS.md (between its markers); see test/bench.
 bench: setup all
