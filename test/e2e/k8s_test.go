@@ -603,3 +603,35 @@ func TestKubeContainerRestart(t *testing.T) {
 		t.Errorf("after the restart: connected at %s, want through a port-forward", got)
 	}
 }
+
+// TestKubeUnroutedPodNetwork: pods whose addresses do not answer from
+// here, as on a laptop outside the cluster's pod network, where packets to
+// a pod address vanish (simulated by dropping what this host sends to the
+// pod's epmd port; the API server, the kubelet and the port-forward, which
+// dials inside the pod, are not touched). The first connection, with a
+// 1 s timeout, goes through a port-forward: the forward is opened beside
+// the reachability probe, not after the probe's whole second (which left
+// such a connection no time for the forward: it failed).
+func TestKubeUnroutedPodNetwork(t *testing.T) {
+	k := kubeTest(t)
+	pod := k.statefulSet("web")
+	node := "app@" + pod
+	rule := []string{"OUTPUT", "-d", k.podIP(pod) + "/32", "-p", "tcp", "--dport", "4369", "-j", "DROP"}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables -I %s: %v\n%s", strings.Join(rule, " "), err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+	a := startAdmin(t, k.env("EPMD_DOCKER_TIMEOUT=1000", "EPMD_DOCKER_LOG=info"))
+	if got := a.Connect(node); got != "true" {
+		t.Fatalf("first connect_node(%s) on an unrouted pod network = %s, want true\n%s", node, got, a.Output())
+	}
+	if got := peerAddress(a, node); got != `"127.0.0.1"` {
+		t.Errorf("connected to %s at %s, want 127.0.0.1 (a port-forward)", node, got)
+	}
+	// The probe's verdict stands now: the next connection goes straight
+	// to the open forward.
+	a.Eval(fmt.Sprintf("erlang:disconnect_node('%s')", node), 10*time.Second)
+	if got := a.Connect(node); got != "true" {
+		t.Fatalf("second connect_node(%s) = %s\n%s", node, got, a.Output())
+	}
+}

@@ -83,7 +83,15 @@ func Find(ctx context.Context, t Target, self string) (Found, error) {
 	if !t.Addr.IsValid() {
 		return Found{}, wire.ErrNoAddress
 	}
-	names, err := epmd.Names(ctx, t.at(netip.AddrPortFrom(t.Addr, epmd.DefaultPort)))
+	at := t.at(netip.AddrPortFrom(t.Addr, epmd.DefaultPort))
+	var names []epmd.Node
+	var err error
+	if t.Via != nil {
+		// Through a tunnel or a port-forward, whose close may come late.
+		names, err = epmd.NamesThrough(ctx, at, epmd.RelayQuiet)
+	} else {
+		names, err = epmd.Names(ctx, at)
+	}
 	if err != nil {
 		return Found{}, err
 	}

@@ -42,14 +42,35 @@ var ErrNotEPMD = errors.New("not an epmd reply")
 // daemon lists them. It returns when ctx ends, with ctx's error; a caller
 // probing many daemons gives each a short deadline.
 func Names(ctx context.Context, addr netip.AddrPort) ([]Node, error) {
+	return names(ctx, addr, 0)
+}
+
+// RelayQuiet is the quiet NamesThrough is given by the callers that ask
+// through a relay: far longer than epmd takes to write its reply, far
+// shorter than the second a port-forward takes to pass its close on.
+const RelayQuiet = 100 * time.Millisecond
+
+// NamesThrough is Names for an epmd reached through a relay that passes the
+// daemon's close on late: a Kubernetes port-forward takes about a second
+// to, where a reply takes a millisecond. The reply counts as complete once
+// it ends with a whole line (or is the bare port, no nodes) and nothing
+// more has come for quiet. epmd writes its reply at once, then closes.
+func NamesThrough(ctx context.Context, addr netip.AddrPort, quiet time.Duration) ([]Node, error) {
+	return names(ctx, addr, quiet)
+}
+
+// names asks, and reads the reply until the daemon closes, or with quiet
+// above zero, until a complete reply has been followed by quiet of nothing.
+func names(ctx context.Context, addr netip.AddrPort, quiet time.Duration) ([]Node, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return nil, ctxErr(ctx, err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		_ = conn.SetDeadline(deadline)
 	}
 	// A context cancelled without a deadline must still unblock the read.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -58,14 +79,41 @@ func Names(ctx context.Context, addr netip.AddrPort) ([]Node, error) {
 	if _, err := conn.Write([]byte{0, 1, 'n'}); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	body, err := io.ReadAll(io.LimitReader(conn, maxReply+1))
-	if err != nil {
-		return nil, ctxErr(ctx, err)
+	var body []byte
+	chunk := make([]byte, 4096)
+	for {
+		waiting := quiet > 0 && complete(body)
+		if waiting {
+			until := time.Now().Add(quiet)
+			if hasDeadline && deadline.Before(until) {
+				until = deadline
+			}
+			if ctx.Err() == nil {
+				_ = conn.SetReadDeadline(until)
+			}
+		}
+		n, err := conn.Read(chunk)
+		body = append(body, chunk[:n]...)
+		if len(body) > maxReply {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrNotEPMD, maxReply)
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF):
+		case waiting && n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil:
+			// Quiet after a complete reply: the close is on its way.
+		default:
+			return nil, ctxErr(ctx, err)
+		}
+		return parse(body)
 	}
-	if len(body) > maxReply {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrNotEPMD, maxReply)
-	}
-	return parse(body)
+}
+
+// complete tells whether body could be a whole NAMES_RESP: the port, and
+// lines that all end.
+func complete(body []byte) bool {
+	return len(body) == 4 || len(body) > 4 && body[len(body)-1] == '\n'
 }
 
 // parse reads a NAMES_RESP.

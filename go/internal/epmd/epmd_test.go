@@ -155,3 +155,53 @@ func TestNamesRealEPMD(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestNamesThrough: a relay that passes the daemon's close on late (a
+// Kubernetes port-forward took a second) held Names until its deadline;
+// NamesThrough answers once the reply is complete and quiet. The server
+// here never closes until the test is over.
+func TestNamesThrough(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req := make([]byte, 3)
+				if _, err := c.Read(req); err != nil {
+					return
+				}
+				// As epmd does: the port, then a line a node.
+				c.Write([]byte("\x00\x00\x11\x11"))
+				c.Write([]byte("name app at port 37001\n"))
+				<-done
+			}()
+		}
+	}()
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := NamesThrough(ctx, addr, 100*time.Millisecond)
+	if err != nil || !reflect.DeepEqual(got, []Node{{"app", 37001}}) {
+		t.Fatalf("NamesThrough = %v, %v; want [app 37001]", got, err)
+	}
+	// Names waits for the close, which does not come before its deadline.
+	short, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if _, err := Names(short, addr); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Names without the close: %v, want its deadline", err)
+	}
+	// A reply cut in the middle of a line is waited for as before.
+	if complete([]byte("\x00\x00\x11\x11name app at po")) {
+		t.Error("a reply cut in a line counts as complete")
+	}
+}

@@ -87,15 +87,113 @@ func (c *Cluster) Endpoint(ctx context.Context, host string, fam wire.Family) (w
 	if err != nil {
 		return wire.Endpoint{}, err
 	}
-	p := m.Pod
-	if direct, _ := c.Direct(ctx, p); direct {
-		a, err := addrOf(p, fam)
-		if err != nil {
-			return wire.Endpoint{}, err
-		}
-		c.remember(host, p.UID)
-		return wire.Endpoint{Addr: a}, nil
+	direct, known := c.verdict(m.Pod)
+	switch {
+	case known && direct:
+		return c.direct(host, m.Pod, fam)
+	case known:
+		return c.forwarded(ctx, host, m, fam)
 	}
+	return c.probeOrForward(ctx, host, m, fam)
+}
+
+// probeHeadStart is how long the first probe of a cluster node's pods runs
+// alone before a port-forward is opened beside it: a routed pod answers
+// (or refuses) in a millisecond or two, an unrouted one not at all.
+const probeHeadStart = 50 * time.Millisecond
+
+// probeOrForward is Endpoint in auto mode with no standing verdict for the
+// pod's node. The probe gets a head start; if it has not spoken by then, a
+// port-forward is opened beside it, and whichever answers first is used.
+// Before, the probe ran out its whole second first, and a connection with
+// a short timeout (or the 1.5 s a lookup has) failed on an unrouted pod
+// network before the forward was even asked for. The probe is detached
+// from ctx, so that its verdict is kept for the next lookups either way.
+func (c *Cluster) probeOrForward(ctx context.Context, host string, m Match, fam wire.Family) (wire.Endpoint, error) {
+	probe := make(chan bool, 1)
+	go func() {
+		d, _ := c.Direct(context.WithoutCancel(ctx), m.Pod)
+		probe <- d
+	}()
+	head := time.NewTimer(probeHeadStart)
+	defer head.Stop()
+	select {
+	case d := <-probe:
+		return c.decided(ctx, host, m, fam, d)
+	case <-head.C:
+	case <-ctx.Done():
+		return wire.Endpoint{}, ctx.Err()
+	}
+	if fam != wire.Inet {
+		// A forward listens on IPv4 loopback only: only the probe can
+		// tell.
+		select {
+		case d := <-probe:
+			return c.decided(ctx, host, m, fam, d)
+		case <-ctx.Done():
+			return wire.Endpoint{}, ctx.Err()
+		}
+	}
+	type result struct {
+		e   wire.Endpoint
+		err error
+	}
+	fwd := make(chan result, 1)
+	go func() {
+		e, err := c.forwarded(ctx, host, m, fam)
+		fwd <- result{e, err}
+	}()
+	select {
+	case d := <-probe:
+		if d {
+			return c.direct(host, m.Pod, fam)
+		}
+		select {
+		case r := <-fwd:
+			return r.e, r.err
+		case <-ctx.Done():
+			return wire.Endpoint{}, ctx.Err()
+		}
+	case r := <-fwd:
+		if r.err == nil {
+			return r.e, nil
+		}
+		// The forward failed: the probe may still say routed.
+		select {
+		case d := <-probe:
+			if d {
+				return c.direct(host, m.Pod, fam)
+			}
+			return r.e, r.err
+		case <-ctx.Done():
+			return wire.Endpoint{}, r.err
+		}
+	case <-ctx.Done():
+		return wire.Endpoint{}, ctx.Err()
+	}
+}
+
+// decided is Endpoint once the probe has said whether pods are routed.
+func (c *Cluster) decided(ctx context.Context, host string, m Match, fam wire.Family, direct bool) (wire.Endpoint, error) {
+	if direct {
+		return c.direct(host, m.Pod, fam)
+	}
+	return c.forwarded(ctx, host, m, fam)
+}
+
+// direct is the pod's own address: its epmd is asked for the node's port.
+func (c *Cluster) direct(host string, p *corev1.Pod, fam wire.Family) (wire.Endpoint, error) {
+	a, err := addrOf(p, fam)
+	if err != nil {
+		return wire.Endpoint{}, err
+	}
+	c.remember(host, p.UID)
+	return wire.Endpoint{Addr: a}, nil
+}
+
+// forwarded is the local end of a port-forward to the pod's node.
+func (c *Cluster) forwarded(ctx context.Context, host string, m Match, fam wire.Family) (wire.Endpoint, error) {
+	p := m.Pod
 	if fam != wire.Inet {
 		return wire.Endpoint{}, fmt.Errorf("%w: %s is reached through a port-forward, which listens on IPv4 loopback only", wire.ErrNoAddress, m.Where())
 	}
@@ -184,7 +282,8 @@ func (c *Cluster) DistPort(ctx context.Context, p *corev1.Pod) (uint16, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where, err)
 	}
-	nodes, err := epmd.Names(ctx, local)
+	// Through the forward the daemon's close comes a second late.
+	nodes, err := epmd.NamesThrough(ctx, local, epmd.RelayQuiet)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w: cannot ask its epmd through a port-forward: %v", where, wire.ErrUnavailable, err)
 	}
