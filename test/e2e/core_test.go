@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,8 +28,7 @@ func TestHiddenAdminReachesThreeNodes(t *testing.T) {
 func TestNameForms(t *testing.T) {
 	sfx := randHex(3)
 	network := "e2e-net-" + sfx
-	docker(t, "network", "create", "--label", label, network)
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
+	testNetwork(t, network)
 
 	cases := []struct {
 		name string
@@ -170,8 +168,7 @@ func scenarioRestart(t *testing.T, o *otp, adminFlags ...string) {
 	// A network of its own, so that no other container takes or frees
 	// addresses in between: the lowest free address goes to the next start.
 	network := "e2e-moving-" + randHex(3)
-	docker(t, "network", "create", "--label", label, network)
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
+	testNetwork(t, network)
 	c := o.startNode(t, nodeSpec{DockerArgs: []string{"--name", "moving-" + randHex(3), "--network", network}})
 	a := o.startAdmin(t, []string{"EPMD_DOCKER_TTL=10m"}, nil, adminFlags...)
 	if got := a.Connect(c.Node); got != "true" {

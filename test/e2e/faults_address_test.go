@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +15,7 @@ import (
 // cached for ten minutes; the newcomer resolves to its address.
 func TestFaultAddressReuse(t *testing.T) {
 	network := "e2e-reuse-" + randHex(3)
-	docker(t, "network", "create", "--label", label, network)
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
+	testNetwork(t, network)
 	nameA, nameB := "reuse-a-"+randHex(3), "reuse-b-"+randHex(3)
 	idA := runSleeper(t, "--name", nameA, "--network", network)
 	hostA := docker(t, "inspect", "-f", "{{.Config.Hostname}}", idA)

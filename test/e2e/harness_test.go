@@ -558,3 +558,27 @@ func waitOutput(t *testing.T, a *Admin, want string, timeout time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// testNetwork creates the bridge network name on a subnet of its own (a
+// free 10.231.N.0/24), with REJECT rules for it on the default route's
+// interface (rejectOffMachine), all removed when the test ends, and
+// returns the subnet.
+func testNetwork(t *testing.T, name string, more ...string) string {
+	t.Helper()
+	for range 20 {
+		n, _ := strconv.ParseUint(randHex(1), 16, 8)
+		subnet := fmt.Sprintf("10.231.%d.0/24", n)
+		args := append([]string{"network", "create", "--label", label, "--subnet", subnet}, more...)
+		out, err := exec.Command("docker", append(args, name)...).CombinedOutput()
+		if err == nil {
+			t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", name).Run() })
+			rejectOffMachine(t, subnet)
+			return subnet
+		}
+		if !strings.Contains(string(out), "overlap") {
+			t.Fatalf("docker network create: %v: %s", err, out)
+		}
+	}
+	t.Fatal("no free 10.231.N.0/24 subnet for the test network")
+	return ""
+}

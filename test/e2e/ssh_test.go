@@ -27,7 +27,8 @@ import (
 // server does not accept gives a clear error while the node stays up.
 func TestRemoteDockerOverSSH(t *testing.T) {
 	s := startSSHServer(t)
-	subnet, netName := sshNetwork(t)
+	netName := "edssh-" + randHex(3)
+	subnet := testNetwork(t, netName)
 	c := startNode(t, nodeSpec{DockerArgs: []string{"--network", netName}})
 	ip := strings.TrimSpace(containerIP(t, c.ID))
 	rejectForUID(t, s.client.Uid, subnet)
@@ -386,27 +387,6 @@ func sshKeygen(t *testing.T, path string) {
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "epmd-docker-test", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v: %s", err, out)
 	}
-}
-
-// sshNetwork creates a network on a subnet of its own, removed after.
-func sshNetwork(t *testing.T) (subnet, name string) {
-	t.Helper()
-	name = "edssh-" + randHex(3)
-	for i := 0; i < 20; i++ {
-		b := []byte(randHex(1))
-		n, _ := strconv.ParseUint(string(b), 16, 8)
-		subnet = fmt.Sprintf("10.231.%d.0/24", n)
-		out, err := exec.Command("docker", "network", "create", "--label", label, "--subnet", subnet, name).CombinedOutput()
-		if err == nil {
-			t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", name).Run() })
-			return subnet, name
-		}
-		if !strings.Contains(string(out), "overlap") {
-			t.Fatalf("docker network create: %v: %s", err, out)
-		}
-	}
-	t.Fatal("no free 10.231.N.0/24 subnet for the test network")
-	return "", ""
 }
 
 // rejectForUID makes subnet unreachable for uid's own connections only

@@ -95,7 +95,7 @@ func TestAgainstDaemon(t *testing.T) {
 	events, errs := c.Events(ctx)
 
 	u := dockertest.Unique(t)
-	net := dockertest.CreateNetwork(t, u+"-net")
+	net := dockertest.CreateNetwork(t, u+"-net", "10.252.4.0/24")
 	id := dockertest.RunContainer(t, "--name", u+"-c", "--hostname", "hc", "--domainname", "example.org",
 		"--network", net, "--network-alias", "svc", "--label", "com.docker.compose.service=api")
 

@@ -100,12 +100,14 @@ func RunContainer(t *testing.T, args ...string) string {
 	return id
 }
 
-// CreateNetwork creates a network removed when the test ends. Cleanups run
-// last-registered first, so containers started after it are gone by then;
-// one connected to it some other way is forced off first.
-func CreateNetwork(t *testing.T, name string) string {
+// CreateNetwork creates a network on subnet, which no other test uses,
+// removed when the test ends. Cleanups run last-registered first, so
+// containers started after it are gone by then; one connected to it some
+// other way is forced off first. The tests that use it only resolve
+// names: nothing dials the network's addresses.
+func CreateNetwork(t *testing.T, name, subnet string) string {
 	t.Helper()
-	CLI(t, "network", "create", "--label", Label, name)
+	CLI(t, "network", "create", "--label", Label, "--subnet", subnet, name)
 	t.Cleanup(func() {
 		out, _ := exec.Command("docker", "network", "inspect", "-f", "{{range $id, $_ := .Containers}}{{$id}} {{end}}", name).Output()
 		for _, id := range strings.Fields(string(out)) {

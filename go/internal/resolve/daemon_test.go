@@ -54,7 +54,7 @@ func TestDaemonNames(t *testing.T) {
 	watchDaemon(t, r)
 	u := dockertest.Unique(t)
 
-	net := dockertest.CreateNetwork(t, u+"-net")
+	net := dockertest.CreateNetwork(t, u+"-net", "10.252.1.0/24")
 	plain := dockertest.RunContainer(t)
 	web := dockertest.RunContainer(t, "--name", u+"-web", "--hostname", u+"-custom")
 	svc := dockertest.RunContainer(t, "--name", u+"-svc", "--network", net, "--network-alias", u+"-alias")
@@ -134,8 +134,12 @@ func TestDaemonEventInvalidation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	x := dockertest.RunContainer(t, "--name", u+"-x")
-	old := ipOn(t, x, "bridge")
+	// On a network of its own, so that containers of tests running at the
+	// same time (other packages) cannot take the addresses this test
+	// moves its containers between.
+	moves := dockertest.CreateNetwork(t, u+"-moves", "10.252.5.0/28")
+	x := dockertest.RunContainer(t, "--network", moves, "--name", u+"-x")
+	old := ipOn(t, x, moves)
 	if a, err := r.Resolve(ctx, u+"-x", wire.Inet); err != nil || a != old {
 		t.Fatalf("got %v, %v; want %v", a, err, old)
 	}
@@ -144,28 +148,28 @@ func TestDaemonEventInvalidation(t *testing.T) {
 	eventuallyResolves(t, r, u+"-x", netip.Addr{}, wire.ErrNotFound)
 
 	// y takes x's old address while x is down; x comes back elsewhere.
-	y := dockertest.RunContainer(t, "--name", u+"-y")
+	y := dockertest.RunContainer(t, "--network", moves, "--name", u+"-y")
 	dockertest.CLI(t, "start", x)
-	now := ipOn(t, x, "bridge")
+	now := ipOn(t, x, moves)
 	if now == old {
 		t.Fatalf("x came back at its old address %v; the test needs it to move", old)
 	}
-	if ipOn(t, y, "bridge") != old {
-		t.Logf("y did not take x's old address %v (got %v); still checking x", old, ipOn(t, y, "bridge"))
+	if ipOn(t, y, moves) != old {
+		t.Logf("y did not take x's old address %v (got %v); still checking x", old, ipOn(t, y, moves))
 	}
 	eventuallyResolves(t, r, u+"-x", now, nil)
-	eventuallyResolves(t, r, u+"-y", ipOn(t, y, "bridge"), nil)
+	eventuallyResolves(t, r, u+"-y", ipOn(t, y, moves), nil)
 
 	// docker restart, the other way to move.
 	dockertest.CLI(t, "stop", "-t", "0", y)
-	dockertest.RunContainer(t, "--name", u+"-z")
+	dockertest.RunContainer(t, "--network", moves, "--name", u+"-z")
 	dockertest.CLI(t, "start", y)
-	eventuallyResolves(t, r, u+"-y", ipOn(t, y, "bridge"), nil)
+	eventuallyResolves(t, r, u+"-y", ipOn(t, y, moves), nil)
 	dockertest.CLI(t, "restart", "-t", "0", x)
-	eventuallyResolves(t, r, u+"-x", ipOn(t, x, "bridge"), nil)
+	eventuallyResolves(t, r, u+"-x", ipOn(t, x, moves), nil)
 
 	// Network connect brings a new alias; rename a new name.
-	net := dockertest.CreateNetwork(t, u+"-net")
+	net := dockertest.CreateNetwork(t, u+"-net", "10.252.2.0/24")
 	dockertest.CLI(t, "network", "connect", "--alias", u+"-later", net, x)
 	eventuallyResolves(t, r, u+"-later", ipOn(t, x, net), nil)
 	dockertest.CLI(t, "rename", x, u+"-renamed")
@@ -267,7 +271,7 @@ func TestDaemonMissCost(t *testing.T) {
 func TestDaemonCandidateFromInspect(t *testing.T) {
 	c := dockertest.Require(t, docker.New)
 	u := dockertest.Unique(t)
-	net := dockertest.CreateNetwork(t, u+"-net")
+	net := dockertest.CreateNetwork(t, u+"-net", "10.252.3.0/24")
 	a := dockertest.RunContainer(t, "--name", u+"-a", "--hostname", "ha", "--domainname", "example.org",
 		"--network", net, "--network-alias", u+"-alias", "--label", ComposeServiceLabel+"=svc")
 	dockertest.CLI(t, "network", "connect", "bridge", a)
