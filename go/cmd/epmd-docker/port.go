@@ -95,7 +95,6 @@ func (c *portCmd) run(ctx context.Context, args []string) error {
 	// A reach decision that changes after answers were given from it (a
 	// late /info, a network's probe) makes every copy of them suspect.
 	decider.Changed = func() { push(wire.InvalidateAll()) }
-	decider.Warm(ctx)
 	// The nodes command is the discovery ls and remsh use (probeName).
 	finder := &discover.Finder{Source: res, Decider: decider, Self: probeName(), Log: log}
 	loc := &reach.Locator{Resolver: res, Decider: decider, Swarm: &reach.Swarm{API: api}}

@@ -215,17 +215,6 @@ func (d *Decider) Decide(ctx context.Context) (Decision, error) {
 	return *d.decided, nil
 }
 
-// Warm asks, in the background, what a first lookup would otherwise ask
-// only after its round of list and inspects: the decision (and with it
-// /info), and the docker_gwbridge endpoints. Port mode calls it at start,
-// so that its first answer waits for the slowest of these, not their sum.
-func (d *Decider) Warm(ctx context.Context) {
-	go func() { _, _ = d.Decide(ctx) }()
-	if d.Gateways != nil {
-		go func() { _, _ = d.gateway(ctx, "", false) }()
-	}
-}
-
 // Settle waits until the daemon's kind is known (or /info failed, or ctx
 // ended), for the commands, whose answers should not depend on how fast
 // /info was.
